@@ -1,0 +1,23 @@
+// What an endpoint answers, independent of the server that sends it.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace magic_link {
+
+struct Response {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// The extension's JSON shape: {"success":false,"message":"..."}.
+Response json_failure(int status, std::string_view message);
+
+Response text(int status, std::string body);
+
+}  // namespace magic_link

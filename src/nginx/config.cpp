@@ -1,0 +1,161 @@
+#include "nginx/config.h"
+
+#include <cstdlib>
+#include <exception>
+#include <vector>
+
+#include "nginx/handler.h"
+
+namespace magic_link::ngx {
+namespace {
+
+const ngx_str_t kDefaultThreadPool = ngx_string("default");
+
+Args directive_args(ngx_conf_t* cf) {
+  const auto* words = static_cast<ngx_str_t*>(cf->args->elts);
+  Args args;
+  for (ngx_uint_t i = 1; i < cf->args->nelts; ++i) args.emplace_back(view(words[i]));
+  return args;
+}
+
+// Every setting directive lands here; `cmd->offset` is its row in the core's table.
+char* set_setting(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept try {
+  auto* lcf = static_cast<LocationConf*>(conf);
+  const SettingSpec& spec = setting_specs()[cmd->offset];
+  if (lcf->values->has(spec.directive)) return const_cast<char*>("is duplicate");
+  Args args = directive_args(cf);
+  if (auto problem = check_directive(spec, args)) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", problem->c_str());
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  lcf->values->set(spec.directive, std::move(args));
+  return NGX_CONF_OK;
+} catch (const std::exception& e) {
+  ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "magic_link: %s", e.what());
+  return static_cast<char*>(NGX_CONF_ERROR);
+}
+
+char* set_endpoint(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept {
+  auto* lcf = static_cast<LocationConf*>(conf);
+  if (lcf->endpoint != Endpoint::none) return const_cast<char*>("is duplicate");
+  const std::string_view name = view(static_cast<ngx_str_t*>(cf->args->elts)[1]);
+  if (name == "api") {
+    lcf->endpoint = Endpoint::api;
+  } else if (name == "verify") {
+    lcf->endpoint = Endpoint::verify;
+  } else if (name == "ui") {
+    lcf->endpoint = Endpoint::ui;
+  } else {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%*s\" in \"magic_link\": expected api, verify or ui",
+                       name.size(), name.data());
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(
+      ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+  clcf->handler = content_handler;
+  static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module))
+      ->used = true;
+  return NGX_CONF_OK;
+}
+
+char* set_thread_pool(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept {
+  auto* mcf = static_cast<MainConf*>(conf);
+  if (mcf->thread_pool_name.data != nullptr) return const_cast<char*>("is duplicate");
+  mcf->thread_pool_name = static_cast<ngx_str_t*>(cf->args->elts)[1];
+  return NGX_CONF_OK;
+}
+
+ngx_str_t static_str(std::string_view text) {
+  return {text.size(), reinterpret_cast<u_char*>(const_cast<char*>(text.data()))};
+}
+
+}  // namespace
+
+std::vector<ngx_command_t> build_commands() {
+  std::vector<ngx_command_t> table;
+  table.push_back({ngx_string("magic_link"), NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1, set_endpoint,
+                   NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr});
+  table.push_back({ngx_string("magic_link_thread_pool"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+                   set_thread_pool, NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr});
+  const auto& specs = setting_specs();
+  for (ngx_uint_t row = 0; row < specs.size(); ++row) {
+    const SettingSpec& spec = specs[row];
+    const ngx_uint_t where =
+        spec.scope == Scope::Http
+            ? NGX_HTTP_MAIN_CONF
+            : NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+    const ngx_uint_t arity = spec.takes_list ? NGX_CONF_1MORE : NGX_CONF_TAKE1;
+    table.push_back({static_str(spec.directive), where | arity, set_setting,
+                     NGX_HTTP_LOC_CONF_OFFSET, row, nullptr});
+  }
+  table.push_back(ngx_null_command);
+  return table;
+}
+
+namespace {
+
+// What a worker's environment says; nginx reads configuration before it clears the environment.
+std::optional<std::string> process_env(std::string_view name) {
+  const char* value = std::getenv(std::string(name).c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+void* create_main_conf(ngx_conf_t* cf) noexcept {
+  return ngx_pcalloc(cf->pool, sizeof(MainConf));
+}
+
+void* create_loc_conf(ngx_conf_t* cf) noexcept try {
+  auto* lcf = static_cast<LocationConf*>(ngx_pcalloc(cf->pool, sizeof(LocationConf)));
+  if (lcf == nullptr) return nullptr;
+  lcf->values = pool_new<DirectiveValues>(cf->pool);
+  return lcf->values ? lcf : nullptr;
+} catch (const std::exception&) {
+  return nullptr;
+}
+
+char* merge_loc_conf(ngx_conf_t* cf, void* parent_conf, void* child_conf) noexcept try {
+  const auto* parent = static_cast<LocationConf*>(parent_conf);
+  auto* child = static_cast<LocationConf*>(child_conf);
+  child->values->inherit(*parent->values);
+  if (child->endpoint == Endpoint::none) return NGX_CONF_OK;
+
+  SettingsOrError resolved =
+      resolve_settings(*child->values, process_env, MAGIC_LINK_DEFAULT_TEMPLATES);
+  if (!resolved.settings) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", resolved.error.c_str());
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
+  child->settings = pool_new<Settings>(cf->pool, std::move(*resolved.settings));
+  return child->settings ? NGX_CONF_OK : static_cast<char*>(NGX_CONF_ERROR);
+} catch (const std::exception& e) {
+  ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "magic_link: %s", e.what());
+  return static_cast<char*>(NGX_CONF_ERROR);
+}
+
+// Registers the thread pool now, so nginx creates it; the pool named "default" needs no
+// `thread_pool` line in nginx.conf.
+ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept {
+  auto* mcf =
+      static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));
+  if (!mcf->used) return NGX_OK;
+  if (mcf->thread_pool_name.data == nullptr) mcf->thread_pool_name = kDefaultThreadPool;
+  mcf->thread_pool = ngx_thread_pool_add(cf, &mcf->thread_pool_name);
+  return mcf->thread_pool ? NGX_OK : NGX_ERROR;
+}
+
+}  // namespace
+
+ngx_http_module_t module_context = {
+    nullptr,            // preconfiguration
+    postconfiguration,  // postconfiguration
+    create_main_conf,   // create main configuration
+    nullptr,            // init main configuration
+    nullptr,            // create server configuration
+    nullptr,            // merge server configuration
+    create_loc_conf,    // create location configuration
+    merge_loc_conf,     // merge location configuration
+};
+
+}  // namespace magic_link::ngx
