@@ -61,6 +61,8 @@ std::optional<Url> parse_url(std::string_view text, bool allow_any_scheme) {
   url.password = part(handle.get(), CURLUPART_PASSWORD, CURLU_URLDECODE);
   url.path = part(handle.get(), CURLUPART_PATH);
   url.query = part(handle.get(), CURLUPART_QUERY);
+  url.fragment = part(handle.get(), CURLUPART_FRAGMENT);
+  url.href = part(handle.get(), CURLUPART_URL);
   const std::string port = part(handle.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
   url.port = port.empty() ? 0 : std::stoi(port);
   if (url.scheme.empty() || url.host.empty()) return std::nullopt;

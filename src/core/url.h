@@ -15,6 +15,8 @@ struct Url {
   int port = 0;      // the scheme's default when the URL has none
   std::string path;  // "/" at least
   std::string query;
+  std::string fragment;
+  std::string href;  // the whole URL as libcurl normalised it (dot segments resolved)
 
   // "scheme://host[:port]" with the port left out when it is the scheme's default.
   std::string origin() const;

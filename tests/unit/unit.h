@@ -28,3 +28,4 @@ GroupResult run_group(const char* name, const CMUnitTest (&tests)[N]) {
 // Each test file defines one group; main.cpp runs them all.
 GroupResult run_settings_tests();
 GroupResult run_url_tests();
+GroupResult run_link_input_tests();

@@ -1,0 +1,24 @@
+// Link tokens: 256 random bits handed to the user once; only a keyed hash is ever stored.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace magic_link {
+
+// 32 bytes from OpenSSL's CSPRNG, base64url without padding (43 characters).
+std::string new_token();
+
+// Whether text has the shape new_token() produces; anything else is refused before any lookup.
+bool looks_like_token(std::string_view text);
+
+// HMAC-SHA-256(secret, text) in lower-case hex: what the database holds instead of the token.
+std::string keyed_hash(std::string_view secret, std::string_view text);
+
+// Compares in time that does not depend on where the texts differ.
+bool same_secret(std::string_view a, std::string_view b);
+
+// Random URL-safe text of `bytes` random bytes, for Directus session tokens.
+std::string random_text(size_t bytes);
+
+}  // namespace magic_link

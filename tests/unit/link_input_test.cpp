@@ -1,0 +1,143 @@
+// Untrusted input of a link request: email addresses, redirect URLs, bodies, tokens.
+#include "unit.h"
+
+#include <set>
+
+#include "core/body.h"
+#include "core/email.h"
+#include "core/redirect.h"
+#include "core/token.h"
+
+namespace {
+
+using namespace magic_link;
+
+void accepts_and_lowercases_ordinary_addresses(void**) {
+  assert_string_equal(normalize_email("Jane.Doe+news@Example.COM")->c_str(),
+                      "jane.doe+news@example.com");
+  assert_true(normalize_email("a@b.co").has_value());
+}
+
+void refuses_malformed_addresses(void**) {
+  const std::string too_long = std::string(250, 'a') + "@b.co";
+  const std::string hostile[] = {"",
+                                 "plain",
+                                 "@example.com",
+                                 "jane@",
+                                 "jane@localhost",
+                                 "jane doe@example.com",
+                                 "jane@example.com\r\nBcc: x@evil.com",
+                                 "jane@exa\tmple.com",
+                                 std::string("jane\0@example.com", 17),
+                                 "\"quoted\"@example.com",
+                                 "<jane@example.com>",
+                                 "jane..doe@example.com",
+                                 ".jane@example.com",
+                                 "jane@-example.com",
+                                 "jane@example..com",
+                                 "jäne@example.com",
+                                 too_long};
+  for (const auto& text : hostile) assert_false(normalize_email(text).has_value());
+}
+
+const std::vector<UrlPrefix> kAllow = {{"https://app.example.com", "/auth"},
+                                       {"http://127.0.0.1:8080", "/"}};
+
+void allows_urls_under_a_listed_prefix(void**) {
+  assert_string_equal(allowed_redirect("https://app.example.com/auth/cb?x=1", kAllow)->c_str(),
+                      "https://app.example.com/auth/cb?x=1");
+  assert_true(allowed_redirect("https://APP.example.com:443/auth", kAllow).has_value());
+  assert_true(allowed_redirect("http://127.0.0.1:8080/anything", kAllow).has_value());
+}
+
+void refuses_hostile_redirects(void**) {
+  const char* hostile[] = {
+      "https://evil.com/auth",
+      "//evil.com/auth",
+      "https://app.example.com.evil.com/auth",
+      "https://app.example.com@evil.com/auth",
+      "https://evil.com\\@app.example.com/auth",
+      "https://app.example.com:8443/auth",
+      "http://app.example.com/auth",
+      "https://app.example.com/authority",
+      "https://app.example.com/auth/../admin",
+      "https://app.example.com/auth#frag",
+      "javascript:alert(1)//https://app.example.com/auth",
+      "data:text/html,<script>alert(1)</script>",
+      "https:/evil.com/auth",
+      "/auth/relative",
+      "http://127.0.0.1:8081/",
+  };
+  for (const char* text : hostile) {
+    if (allowed_redirect(text, kAllow).has_value()) fail_msg("allowed: %s", text);
+  }
+}
+
+void appends_the_token_as_a_query_parameter(void**) {
+  assert_string_equal(link_with_token("https://a.com/cb", "T").c_str(), "https://a.com/cb?token=T");
+  assert_string_equal(link_with_token("https://a.com/cb?x=1", "T").c_str(),
+                      "https://a.com/cb?x=1&token=T");
+}
+
+void reads_json_and_form_bodies(void**) {
+  auto json = parse_link_request(BodyFormat::json,
+                                 R"({"email":"a@b.co","redirectUrl":"https://x.co/"})");
+  assert_true(json.has_value());
+  assert_int_equal(static_cast<int>(json->email.state), static_cast<int>(Field::State::text));
+  assert_string_equal(json->redirect_url.value.c_str(), "https://x.co/");
+
+  auto form = parse_link_request(BodyFormat::form, "email=a%40b.co&redirectUrl=https%3A%2F%2Fx.co%2F");
+  assert_string_equal(form->email.value.c_str(), "a@b.co");
+  assert_string_equal(form->redirect_url.value.c_str(), "https://x.co/");
+}
+
+void flags_broken_and_ambiguous_bodies(void**) {
+  assert_false(parse_link_request(BodyFormat::json, "{\"email\":").has_value());
+  assert_false(parse_link_request(BodyFormat::json, "[\"a@b.co\"]").has_value());
+  const auto number = parse_link_request(BodyFormat::json, R"({"email":42})");
+  assert_int_equal(static_cast<int>(number->email.state), static_cast<int>(Field::State::invalid));
+  const auto missing = parse_link_request(BodyFormat::json, R"({"mail":"a@b.co"})");
+  assert_int_equal(static_cast<int>(missing->email.state), static_cast<int>(Field::State::absent));
+  const auto twice = parse_link_request(BodyFormat::form, "email=a%40b.co&email=c%40d.co");
+  assert_int_equal(static_cast<int>(twice->email.state), static_cast<int>(Field::State::invalid));
+  const auto nul = parse_link_request(BodyFormat::form, "email=a%00%40b.co");
+  assert_int_equal(static_cast<int>(nul->email.state), static_cast<int>(Field::State::invalid));
+}
+
+void tokens_are_random_and_well_formed(void**) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string token = new_token();
+    assert_int_equal(token.size(), 43);
+    assert_true(looks_like_token(token));
+    assert_true(seen.insert(token).second);
+  }
+  assert_false(looks_like_token("short"));
+  assert_false(looks_like_token(std::string(43, '=')));
+}
+
+void keyed_hash_matches_rfc4231(void**) {
+  // RFC 4231 test case 2.
+  assert_string_equal(keyed_hash("Jefe", "what do ya want for nothing?").c_str(),
+                      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  assert_true(same_secret("abc", "abc"));
+  assert_false(same_secret("abc", "abd"));
+  assert_false(same_secret("abc", "abcd"));
+}
+
+}  // namespace
+
+GroupResult run_link_input_tests() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(accepts_and_lowercases_ordinary_addresses),
+      cmocka_unit_test(refuses_malformed_addresses),
+      cmocka_unit_test(allows_urls_under_a_listed_prefix),
+      cmocka_unit_test(refuses_hostile_redirects),
+      cmocka_unit_test(appends_the_token_as_a_query_parameter),
+      cmocka_unit_test(reads_json_and_form_bodies),
+      cmocka_unit_test(flags_broken_and_ambiguous_bodies),
+      cmocka_unit_test(tokens_are_random_and_well_formed),
+      cmocka_unit_test(keyed_hash_matches_rfc4231),
+  };
+  return run_group("link input", tests);
+}
