@@ -50,7 +50,7 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS
 	cp $(NGX_BUILD)/objs/ngx_http_magic_link_module.so $@
 
 $(UNIT_TESTS): $(UNIT_SOURCES) $(CORE_SOURCES) $(HEADERS)
-	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -o $@ $(UNIT_SOURCES) $(CORE_SOURCES) -lcmocka $(LIBS)
+	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -I$(shell pg_config --includedir) -o $@ $(UNIT_SOURCES) $(CORE_SOURCES) -lcmocka $(LIBS)
 
 unit: deps $(UNIT_TESTS)
 	$(UNIT_TESTS)

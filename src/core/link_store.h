@@ -1,0 +1,74 @@
+// Where links, their audit trail and the mail outbox live: the extension's table in the same
+// PostgreSQL as Directus, plus an outbox table.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/postgres.h"
+#include "core/settings.h"
+
+namespace magic_link {
+
+// The extension's `email_error` texts for requests that were answered but not mailed.
+enum class RequestOutcome { issued, rate_limited, unknown_user, inactive_user, role_refused };
+
+struct LinkRequestRecord {
+  std::string email;  // normalised
+  std::string client_ip;
+  std::string user_agent;
+  std::string token_hash;
+  int expiration_minutes = 0;
+  std::vector<std::string> allowed_roles;
+  std::vector<std::string> disallowed_roles;
+  bool email_rate_limited = false;
+  std::string after_login_url;
+  std::string sealed_mail;  // the rendered message, encrypted; stored only when issued
+};
+
+struct QueuedMail {
+  int link_id = 0;
+  std::string sealed_mail;
+  int attempts = 0;         // including this one
+  bool link_still_valid = false;  // not superseded, used or expired since it was queued
+};
+
+class LinkStore {
+ public:
+  virtual ~LinkStore() = default;
+
+  // Records the request (every request leaves a row) and, for an active user with an allowed
+  // role who is within the limit, issues the link: supersedes the email's earlier links and
+  // queues its mail, atomically.
+  virtual RequestOutcome record_link_request(const LinkRequestRecord& request) = 0;
+
+  // Leases up to `limit` due mails so no other worker or node sends them meanwhile.
+  virtual std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease) = 0;
+  virtual void mail_sent(int link_id) = 0;
+  // Records the error; retries after `retry_in`, or gives up when there is none.
+  virtual void mail_failed(int link_id, const std::string& error,
+                           std::optional<Milliseconds> retry_in) = 0;
+
+  // Deletes expired unused links and rows older than the audit retention.
+  virtual void delete_old_rows(int retention_days) = 0;
+};
+
+class PgLinkStore final : public LinkStore {
+ public:
+  PgLinkStore(std::string conninfo, Milliseconds timeout);
+
+  RequestOutcome record_link_request(const LinkRequestRecord& request) override;
+  std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease) override;
+  void mail_sent(int link_id) override;
+  void mail_failed(int link_id, const std::string& error,
+                   std::optional<Milliseconds> retry_in) override;
+  void delete_old_rows(int retention_days) override;
+
+ private:
+  PgConnection& ready();
+
+  PgConnection connection_;
+};
+
+}  // namespace magic_link
