@@ -1,0 +1,181 @@
+#include "core/mail.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <ctime>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "core/backend_error.h"
+#include "core/token.h"
+
+namespace magic_link {
+namespace {
+
+std::string rfc5322_date() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[64];
+  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S +0000", &utc);
+  return text;
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+struct MimeDeleter {
+  void operator()(curl_mime* mime) const { curl_mime_free(mime); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+void append(Slist& list, const std::string& line) {
+  curl_slist* grown = curl_slist_append(list.get(), line.c_str());
+  if (grown == nullptr) throw std::bad_alloc();
+  list.release();
+  list.reset(grown);
+}
+
+// Mail lines end in CRLF; curl's quoted-printable encoder would escape a bare LF.
+std::string crlf_lines(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 32);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) out += '\r';
+    out += text[i];
+  }
+  return out;
+}
+
+void add_text_part(curl_mime* mime, std::string_view body, const char* type) {
+  const std::string lines = crlf_lines(body);
+  curl_mimepart* part = curl_mime_addpart(mime);
+  curl_mime_data(part, lines.data(), lines.size());
+  curl_mime_type(part, type);
+  curl_mime_encoder(part, "quoted-printable");
+}
+
+}  // namespace
+
+MailMessage compose_link_mail(const Settings& settings, const Templates& templates,
+                              std::string_view to, std::string_view link) {
+  const TemplateValues values = {{"site_name", settings.site_name},
+                                 {"email", std::string(to)},
+                                 {"link", std::string(link)},
+                                 {"minutes", std::to_string(settings.expiration_minutes)},
+                                 {"subject", settings.subject}};
+  return {std::string(to), settings.email_from, settings.subject,
+          templates.render("mail.txt", values), templates.render("mail.html", values)};
+}
+
+std::string serialize(const MailMessage& mail) {
+  return nlohmann::json{{"to", mail.to},
+                        {"from", mail.from},
+                        {"subject", mail.subject},
+                        {"text", mail.text},
+                        {"html", mail.html}}
+      .dump();
+}
+
+std::optional<MailMessage> deserialize(std::string_view text) {
+  const auto json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) return std::nullopt;
+  MailMessage mail;
+  for (auto [field, name] : {std::pair{&mail.to, "to"}, {&mail.from, "from"},
+                             {&mail.subject, "subject"}, {&mail.text, "text"},
+                             {&mail.html, "html"}}) {
+    const auto found = json.find(name);
+    if (found == json.end() || !found->is_string()) return std::nullopt;
+    *field = found->get<std::string>();
+  }
+  return mail;
+}
+
+std::string envelope_address(std::string_view from) {
+  const auto open = from.rfind('<');
+  const auto close = from.rfind('>');
+  if (open != std::string_view::npos && close != std::string_view::npos && open < close) {
+    return std::string(from.substr(open + 1, close - open - 1));
+  }
+  return std::string(from);
+}
+
+std::string encode_header_word(std::string_view text) {
+  const bool plain = std::all_of(text.begin(), text.end(),
+                                 [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+  if (plain) return std::string(text);
+  std::string encoded(4 * ((text.size() + 2) / 3) + 1, '\0');
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                      reinterpret_cast<const unsigned char*>(text.data()),
+                                      static_cast<int>(text.size()));
+  encoded.resize(static_cast<size_t>(written));
+  return "=?UTF-8?B?" + encoded + "?=";
+}
+
+SmtpMailer::SmtpMailer(SmtpSettings smtp, Milliseconds timeout)
+    : smtp_(std::move(smtp)), timeout_(timeout), curl_(curl_easy_init()) {
+  if (curl_ == nullptr) throw std::bad_alloc();
+}
+
+SmtpMailer::~SmtpMailer() { curl_easy_cleanup(curl_); }
+
+void SmtpMailer::send(const MailMessage& mail) {
+  // Addresses were checked when the request came in; this is the last line of defence against
+  // header injection, should a template or setting ever carry a line break.
+  for (const std::string* header : {&mail.to, &mail.from, &mail.subject}) {
+    if (header->find_first_of("\r\n") != std::string::npos) {
+      throw BackendError("smtp", "refusing a header with a line break");
+    }
+  }
+  const std::string url = std::string(smtp_.implicit_tls ? "smtps://" : "smtp://") + smtp_.host +
+                          ":" + std::to_string(smtp_.port);
+  const std::string sender = envelope_address(mail.from);
+  const std::string domain = sender.substr(sender.find('@') + 1);
+
+  Slist recipients;
+  append(recipients, "<" + mail.to + ">");
+  Slist headers;
+  append(headers, "Date: " + rfc5322_date());
+  append(headers, "From: " + mail.from);
+  append(headers, "To: <" + mail.to + ">");
+  append(headers, "Subject: " + encode_header_word(mail.subject));
+  append(headers, "Message-ID: <" + random_text(18) + "@" + domain + ">");
+  append(headers, "Auto-Submitted: auto-generated");
+
+  // multipart/alternative inside the message: text first, HTML preferred.
+  std::unique_ptr<curl_mime, MimeDeleter> message(curl_mime_init(curl_));
+  std::unique_ptr<curl_mime, MimeDeleter> alternatives(curl_mime_init(curl_));
+  add_text_part(alternatives.get(), mail.text, "text/plain; charset=utf-8");
+  add_text_part(alternatives.get(), mail.html, "text/html; charset=utf-8");
+  curl_mimepart* body = curl_mime_addpart(message.get());
+  curl_mime_subparts(body, alternatives.release());
+  curl_mime_type(body, "multipart/alternative");
+  Slist inline_disposition;
+  append(inline_disposition, "Content-Disposition: inline");
+  curl_mime_headers(body, inline_disposition.release(), /*take_ownership=*/1);
+
+  curl_easy_reset(curl_);
+  curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl_, CURLOPT_MAIL_FROM, ("<" + sender + ">").c_str());
+  curl_easy_setopt(curl_, CURLOPT_MAIL_RCPT, recipients.get());
+  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl_, CURLOPT_MIMEPOST, message.get());
+  curl_easy_setopt(curl_, CURLOPT_USE_SSL, smtp_.implicit_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY);
+  if (!smtp_.user.empty()) {
+    curl_easy_setopt(curl_, CURLOPT_USERNAME, smtp_.user.c_str());
+    curl_easy_setopt(curl_, CURLOPT_PASSWORD, smtp_.password.c_str());
+  }
+  curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+  curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
+  curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+  const CURLcode result = curl_easy_perform(curl_);
+  if (result != CURLE_OK) {
+    throw BackendError("smtp", std::string("delivery failed: ") + curl_easy_strerror(result),
+                       result == CURLE_OPERATION_TIMEDOUT);
+  }
+}
+
+}  // namespace magic_link

@@ -1,0 +1,30 @@
+// Mail and page templates (Mustache, via kainjow/mustache), read from a folder at configuration
+// time so an operator edits them without recompiling and `nginx -t` reports a broken one.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace magic_link {
+
+// Values for a template; an empty value is false in a {{#section}}.
+using TemplateValues = std::map<std::string, std::string, std::less<>>;
+
+class Templates {
+ public:
+  // The templates every deployment needs; each file is `<name>` in the folder.
+  static constexpr const char* kRequired[] = {"mail.html", "mail.txt"};
+
+  // Reads and checks them all; on failure `error` names the file and the problem.
+  static std::optional<Templates> load(const std::string& dir, std::string& error);
+
+  // {{name}} is HTML-escaped, {{{name}}} is not (use it in text templates).
+  std::string render(std::string_view name, const TemplateValues& values) const;
+
+ private:
+  std::map<std::string, std::string, std::less<>> sources_;
+};
+
+}  // namespace magic_link
