@@ -1,0 +1,27 @@
+// Delivers queued login mail in the background, so an answer never waits on SMTP and a mail
+// accepted while SMTP is down goes out when it returns.
+#pragma once
+
+#include <vector>
+
+#include "core/backends.h"
+#include "core/outcome.h"
+#include "core/seal.h"
+#include "core/settings.h"
+
+namespace magic_link {
+
+struct DeliveryReport {
+  int sent = 0;
+  int retrying = 0;
+  int dropped = 0;
+  std::vector<LogLine> log;
+};
+
+// Leases the due mails (SKIP LOCKED, so workers and nodes share the queue without sending one
+// twice) and sends each. A failure waits 1s, 2s, 4s ... up to `mail_retry_max_delay`; a link that
+// expired, was used or was superseded meanwhile is not mailed. Every result lands in the link's
+// email_sent / email_error.
+DeliveryReport deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends);
+
+}  // namespace magic_link

@@ -1,0 +1,22 @@
+// What a flow produced: the answer, and the lines the server should log about it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/response.h"
+
+namespace magic_link {
+
+struct LogLine {
+  enum class Level { info, warn, error } level;
+  std::string text;  // never a token, secret, password or email address
+};
+
+struct Outcome {
+  Response response;
+  std::vector<LogLine> log;
+  bool mail_queued = false;  // a mail waits in the outbox: worth waking the sender
+};
+
+}  // namespace magic_link

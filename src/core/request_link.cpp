@@ -1,0 +1,120 @@
+#include "core/request_link.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/backend_error.h"
+#include "core/email.h"
+#include "core/mail.h"
+#include "core/redirect.h"
+#include "core/token.h"
+
+namespace magic_link {
+namespace {
+
+constexpr std::string_view kAccepted =
+    "If your email exists in our system, a magic link has been sent";
+constexpr std::string_view kInvalidEmail = "Please provide a valid email address";
+constexpr std::string_view kInvalidRedirect = "The redirectUrl is not allowed";
+constexpr std::string_view kInvalidBody = "The request body is not valid JSON";
+constexpr std::string_view kTooMany = "Too many requests, please try again later";
+
+Response accepted() {
+  const nlohmann::ordered_json body = {{"success", true}, {"message", kAccepted}};
+  return {200, "application/json", body.dump(), {}};
+}
+
+const char* describe(RequestOutcome outcome) {
+  switch (outcome) {
+    case RequestOutcome::issued:
+      return "link issued and queued for mail";
+    case RequestOutcome::rate_limited:
+      return "no mail: per-email limit reached";
+    case RequestOutcome::unknown_user:
+      return "no mail: no such user";
+    case RequestOutcome::inactive_user:
+      return "no mail: user not active";
+    case RequestOutcome::role_refused:
+      return "no mail: role not allowed";
+  }
+  return "unknown outcome";
+}
+
+}  // namespace
+
+std::string limit_key(const Settings& settings, std::string_view kind, std::string_view value) {
+  return "magic_link:" + std::string(kind) + ":" +
+         keyed_hash(settings.secret, std::string(kind) + ":" + std::string(value)).substr(0, 32);
+}
+
+std::variant<Response, LinkRequest> read_link_request(const Settings& settings, BodyFormat format,
+                                                      std::string_view body, Client client) {
+  const auto fields = parse_link_request(format, body);
+  if (!fields) return json_failure(400, kInvalidBody);
+  if (fields->email.state != Field::State::text) return json_failure(400, kInvalidEmail);
+  auto email = normalize_email(fields->email.value);
+  if (!email) return json_failure(400, kInvalidEmail);
+
+  std::string link_base = settings.public_url.origin() +
+                          (settings.public_url.path == "/" ? "" : settings.public_url.path) +
+                          settings.verify_endpoint;
+  if (fields->redirect_url.state == Field::State::invalid) {
+    return json_failure(400, kInvalidRedirect);
+  }
+  if (fields->redirect_url.state == Field::State::text) {
+    auto allowed = allowed_redirect(fields->redirect_url.value, settings.redirect_allow_list);
+    if (!allowed) return json_failure(400, kInvalidRedirect);
+    link_base = std::move(*allowed);
+  }
+  return LinkRequest{std::move(*email), std::move(link_base), std::move(client)};
+}
+
+Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
+                     const LinkRequest& request, Backends backends) {
+  const LinkRequestVerdict verdict = backends.limiter.count_link_request(
+      limit_key(settings, "client", request.client.ip), settings.max_requests_per_ip_per_hour,
+      limit_key(settings, "email", request.email), settings.max_requests_per_email_per_hour);
+  if (!verdict.client.allowed) {
+    Response refused = json_failure(429, kTooMany);
+    refused.headers.emplace_back("Retry-After", std::to_string(verdict.client.retry_after.count()));
+    return {refused,
+            {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached, client: " +
+                                        request.client.ip}}};
+  }
+
+  // The link and its mail are made whatever the user turns out to be, so an unknown address
+  // costs the same time as a known one.
+  const std::string token = new_token();
+  const MailMessage mail =
+      compose_link_mail(settings, templates, request.email, link_with_token(request.link_base, token));
+  LinkRequestRecord record;
+  record.email = request.email;
+  record.client_ip = request.client.ip;
+  record.user_agent = request.client.user_agent;
+  record.token_hash = keyed_hash(settings.secret, token);
+  record.expiration_minutes = settings.expiration_minutes;
+  record.allowed_roles = settings.allowed_roles;
+  record.disallowed_roles = settings.disallowed_roles;
+  record.email_rate_limited = !verdict.email.allowed;
+  record.after_login_url = settings.after_login_url;
+  record.sealed_mail = sealer.seal(serialize(mail));
+
+  const RequestOutcome outcome = backends.store.record_link_request(record);
+  const auto level = outcome == RequestOutcome::rate_limited ? LogLine::Level::warn
+                                                             : LogLine::Level::info;
+  return {accepted(),
+          {{level, std::string("magic_link: generate: ") + describe(outcome) +
+                       ", client: " + request.client.ip}},
+          outcome == RequestOutcome::issued};
+}
+
+Outcome backend_unavailable(const std::exception& error, std::string_view step) {
+  std::string backend = "backend";
+  if (const auto* failed = dynamic_cast<const BackendError*>(&error)) backend = failed->backend();
+  Response response = json_failure(503, "Service temporarily unavailable, please try again");
+  response.headers.emplace_back("Retry-After", "1");
+  return {response,
+          {{LogLine::Level::error, "magic_link: " + std::string(step) + " failed: " + backend +
+                                       " unavailable: " + error.what()}}};
+}
+
+}  // namespace magic_link
