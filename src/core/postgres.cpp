@@ -87,6 +87,8 @@ void PgConnection::connect() {
     }
   }
   if (PQsetnonblocking(connection_, 1) != 0) fail("cannot switch to non-blocking mode");
+  // NOTICEs (such as "already exists, skipping") would otherwise go to nginx's stderr.
+  PQsetNoticeProcessor(connection_, [](void*, const char*) {}, nullptr);
   // The server stops a statement that outlives our wait, so nothing runs on unobserved.
   const std::string limit = "SET statement_timeout = " + std::to_string(timeout_.count());
   send_and_wait(PQsendQuery(connection_, limit.c_str()) == 1, "session setup");

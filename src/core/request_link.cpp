@@ -46,23 +46,27 @@ std::string limit_key(const Settings& settings, std::string_view kind, std::stri
          keyed_hash(settings.secret, std::string(kind) + ":" + std::string(value)).substr(0, 32);
 }
 
-std::variant<Response, LinkRequest> read_link_request(const Settings& settings, BodyFormat format,
-                                                      std::string_view body, Client client) {
+std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, BodyFormat format,
+                                                     std::string_view body, Client client) {
+  const auto refuse = [](std::string_view message, std::string_view why) {
+    return Outcome{json_failure(400, message),
+                   {{LogLine::Level::info, "magic_link: generate refused: " + std::string(why)}}};
+  };
   const auto fields = parse_link_request(format, body);
-  if (!fields) return json_failure(400, kInvalidBody);
-  if (fields->email.state != Field::State::text) return json_failure(400, kInvalidEmail);
+  if (!fields) return refuse(kInvalidBody, "body is not a JSON object");
+  if (fields->email.state != Field::State::text) return refuse(kInvalidEmail, "no email string");
   auto email = normalize_email(fields->email.value);
-  if (!email) return json_failure(400, kInvalidEmail);
+  if (!email) return refuse(kInvalidEmail, "malformed email");
 
   std::string link_base = settings.public_url.origin() +
                           (settings.public_url.path == "/" ? "" : settings.public_url.path) +
                           settings.verify_endpoint;
   if (fields->redirect_url.state == Field::State::invalid) {
-    return json_failure(400, kInvalidRedirect);
+    return refuse(kInvalidRedirect, "redirectUrl is not a string");
   }
   if (fields->redirect_url.state == Field::State::text) {
     auto allowed = allowed_redirect(fields->redirect_url.value, settings.redirect_allow_list);
-    if (!allowed) return json_failure(400, kInvalidRedirect);
+    if (!allowed) return refuse(kInvalidRedirect, "redirectUrl not on the allow-list");
     link_base = std::move(*allowed);
   }
   return LinkRequest{std::move(*email), std::move(link_base), std::move(client)};
@@ -77,8 +81,7 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
     Response refused = json_failure(429, kTooMany);
     refused.headers.emplace_back("Retry-After", std::to_string(verdict.client.retry_after.count()));
     return {refused,
-            {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached, client: " +
-                                        request.client.ip}}};
+            {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
   }
 
   // The link and its mail are made whatever the user turns out to be, so an unknown address
@@ -102,8 +105,7 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
   const auto level = outcome == RequestOutcome::rate_limited ? LogLine::Level::warn
                                                              : LogLine::Level::info;
   return {accepted(),
-          {{level, std::string("magic_link: generate: ") + describe(outcome) +
-                       ", client: " + request.client.ip}},
+          {{level, std::string("magic_link: generate: ") + describe(outcome)}},
           outcome == RequestOutcome::issued};
 }
 

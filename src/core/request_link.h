@@ -26,7 +26,7 @@ struct LinkRequest {
 };
 
 // Checks the body without touching a backend: a 400 answer, or a request worth running.
-std::variant<Response, LinkRequest> read_link_request(const Settings& settings, BodyFormat format,
+std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, BodyFormat format,
                                                       std::string_view body, Client client);
 
 // Rate limits, link, audit row and queued mail. Runs on a pool thread; the answer is the same

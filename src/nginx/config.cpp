@@ -115,34 +115,53 @@ void* create_loc_conf(ngx_conf_t* cf) noexcept try {
   return nullptr;
 }
 
+const Settings* resolve(ngx_conf_t* cf, const DirectiveValues& values) {
+  SettingsOrError resolved = resolve_settings(values, process_env, MAGIC_LINK_DEFAULT_TEMPLATES);
+  if (!resolved.settings) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", resolved.error.c_str());
+    return nullptr;
+  }
+  return pool_new<Settings>(cf->pool, std::move(*resolved.settings));
+}
+
 char* merge_loc_conf(ngx_conf_t* cf, void* parent_conf, void* child_conf) noexcept try {
   const auto* parent = static_cast<LocationConf*>(parent_conf);
   auto* child = static_cast<LocationConf*>(child_conf);
   child->values->inherit(*parent->values);
   if (child->endpoint == Endpoint::none) return NGX_CONF_OK;
 
-  SettingsOrError resolved =
-      resolve_settings(*child->values, process_env, MAGIC_LINK_DEFAULT_TEMPLATES);
-  if (!resolved.settings) {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", resolved.error.c_str());
+  child->settings = resolve(cf, *child->values);
+  if (child->settings == nullptr) return static_cast<char*>(NGX_CONF_ERROR);
+  std::string problem;
+  auto templates = Templates::load(child->settings->templates_dir, problem);
+  if (!templates) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "magic_link: %s", problem.c_str());
     return static_cast<char*>(NGX_CONF_ERROR);
   }
-  child->settings = pool_new<Settings>(cf->pool, std::move(*resolved.settings));
-  return child->settings ? NGX_CONF_OK : static_cast<char*>(NGX_CONF_ERROR);
+  child->templates = pool_new<Templates>(cf->pool, std::move(*templates));
+  return child->templates ? NGX_CONF_OK : static_cast<char*>(NGX_CONF_ERROR);
 } catch (const std::exception& e) {
   ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "magic_link: %s", e.what());
   return static_cast<char*>(NGX_CONF_ERROR);
 }
 
-// Registers the thread pool now, so nginx creates it; the pool named "default" needs no
-// `thread_pool` line in nginx.conf.
-ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept {
+// Resolves the http{}-level settings that the backends and the mail sender use, and registers
+// the thread pool so nginx creates it; the pool named "default" needs no `thread_pool` line.
+ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept try {
   auto* mcf =
       static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));
   if (!mcf->used) return NGX_OK;
+  const auto* http_level =
+      static_cast<LocationConf*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_magic_link_module));
+  mcf->shared = resolve(cf, *http_level->values);
+  if (mcf->shared == nullptr) return NGX_ERROR;
+  mcf->sealer = pool_new<Sealer>(cf->pool, mcf->shared->secret);
   if (mcf->thread_pool_name.data == nullptr) mcf->thread_pool_name = kDefaultThreadPool;
   mcf->thread_pool = ngx_thread_pool_add(cf, &mcf->thread_pool_name);
-  return mcf->thread_pool ? NGX_OK : NGX_ERROR;
+  return mcf->sealer && mcf->thread_pool ? NGX_OK : NGX_ERROR;
+} catch (const std::exception& e) {
+  ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "magic_link: %s", e.what());
+  return NGX_ERROR;
 }
 
 }  // namespace

@@ -4,24 +4,38 @@
 
 #include <vector>
 
+#include "core/seal.h"
 #include "core/settings.h"
+#include "core/templates.h"
 #include "nginx/ngx.h"
 
 namespace magic_link::ngx {
 
 enum class Endpoint : ngx_uint_t { none, api, verify, ui };
 
+// Objects behind the pointers are pool-owned C++ objects (see pool_new).
 struct LocationConf {
   Endpoint endpoint;
-  DirectiveValues* values;   // given at this level, then inherited at merge (pool-owned)
-  const Settings* settings;  // resolved at merge, where `endpoint` is set (pool-owned)
+  DirectiveValues* values;     // given at this level, then inherited at merge
+  const Settings* settings;    // resolved at merge, where `endpoint` is set
+  const Templates* templates;  // read at merge, where `endpoint` is set
 };
 
 struct MainConf {
   ngx_str_t thread_pool_name;
   ngx_thread_pool_t* thread_pool;
-  bool used;  // some location has a `magic_link` endpoint
+  bool used;                // some location has a `magic_link` endpoint
+  const Settings* shared;   // the http{} level: backends for every location and the mail sender
+  const Sealer* sealer;     // seals and opens queued mail
 };
+
+inline MainConf& main_conf(ngx_http_request_t* r) {
+  return *static_cast<MainConf*>(ngx_http_get_module_main_conf(r, ngx_http_magic_link_module));
+}
+
+inline const LocationConf& location_conf(ngx_http_request_t* r) {
+  return *static_cast<LocationConf*>(ngx_http_get_module_loc_conf(r, ngx_http_magic_link_module));
+}
 
 // The `magic_link` directive, `magic_link_thread_pool`, and one directive per core setting.
 std::vector<ngx_command_t> build_commands();

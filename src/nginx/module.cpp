@@ -1,12 +1,28 @@
-// The module's entry point for nginx: its directives and configuration hooks.
+// The module's entry point for nginx: its directives, configuration and process hooks.
+#include <curl/curl.h>
+
 #include <vector>
 
 #include "nginx/config.h"
+#include "nginx/mail_sender.h"
 
 namespace {
 
 // In this file, so it is built before the module structure that points at it.
 std::vector<ngx_command_t> command_table = magic_link::ngx::build_commands();
+
+// libcurl's global state must exist before any thread makes a handle.
+ngx_int_t init_module(ngx_cycle_t* cycle) noexcept {
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "magic_link: curl_global_init() failed");
+    return NGX_ERROR;
+  }
+  return NGX_OK;
+}
+
+ngx_int_t init_process(ngx_cycle_t* cycle) noexcept {
+  return magic_link::ngx::start_mail_sender(cycle);
+}
 
 }  // namespace
 
@@ -16,8 +32,8 @@ ngx_module_t ngx_http_magic_link_module = {
     command_table.data(),              // module directives
     NGX_HTTP_MODULE,                   // module type
     nullptr,                           // init master
-    nullptr,                           // init module
-    nullptr,                           // init process
+    init_module,                       // init module
+    init_process,                      // init process
     nullptr,                           // init thread
     nullptr,                           // exit thread
     nullptr,                           // exit process

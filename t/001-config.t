@@ -1,0 +1,163 @@
+# The configuration interface: the `magic_link` endpoints, directive validation, thread pools.
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: GET on the api prefix answers the liveness text
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- request
+GET /magic-link-api/
+--- error_code: 200
+--- response_headers
+Content-Type: text/plain; charset=utf-8
+--- response_body chomp
+Magic Link Authentication Endpoint
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: other methods on the api prefix get 405 with Allow
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- request
+DELETE /magic-link-api/
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD
+--- response_body chomp
+{"success":false,"message":"Method not allowed"}
+
+
+
+=== TEST 3: an unknown api action is a JSON 404
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- request
+GET /magic-link-api/nothing-here
+--- error_code: 404
+--- response_body chomp
+{"success":false,"message":"Not found"}
+
+
+
+=== TEST 4: an unknown endpoint kind fails the configuration
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+--- config
+location /magic-link-api/ { magic_link bogus; }
+--- must_die
+--- error_log
+invalid value "bogus" in "magic_link": expected api, verify or ui
+
+
+
+=== TEST 5: a missing secret fails the configuration with a clear message
+--- config
+location /magic-link-api/ { magic_link api; }
+--- must_die
+--- error_log
+"magic_link_secret" is not set and MAGIC_LINK_SECRET is empty
+
+
+
+=== TEST 6: a short secret is refused without being echoed
+--- http_config
+magic_link_secret tooshort;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- must_die
+--- error_log
+invalid value (value hidden) in "magic_link_secret": must be at least 32 characters
+
+
+
+=== TEST 7: a bad number names the directive and the value
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_expiration_minutes abc;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- must_die
+--- error_log
+invalid value "abc" in "magic_link_expiration_minutes": expected a whole number from 1 to 10080
+
+
+
+=== TEST 8: backend directives belong in http{}, not in a location
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+--- config
+location /magic-link-api/ {
+    magic_link api;
+    magic_link_redis redis://127.0.0.1:6379;
+}
+--- must_die
+--- error_log
+"magic_link_redis" directive is not allowed here
+
+
+
+=== TEST 9: site settings may differ per location
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_site_name "Main site";
+--- config
+location /magic-link-api/ {
+    magic_link api;
+    magic_link_site_name "Other site";
+    magic_link_expiration_minutes 5;
+}
+--- request
+GET /magic-link-api/
+--- error_code: 200
+
+
+
+=== TEST 10: a declared thread pool can be chosen
+--- main_config
+thread_pool magic threads=4 max_queue=128;
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_thread_pool magic;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- request
+GET /magic-link-api/
+--- error_code: 200
+
+
+
+=== TEST 11: an undeclared thread pool other than "default" is refused
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_thread_pool nowhere;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- must_die
+--- error_log
+unknown thread pool "nowhere"
+
+
+
+=== TEST 12: a duplicate directive is refused
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_subject "One";
+magic_link_subject "Two";
+--- config
+location /magic-link-api/ { magic_link api; }
+--- must_die
+--- error_log
+"magic_link_subject" directive is duplicate

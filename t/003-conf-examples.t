@@ -1,0 +1,26 @@
+# Every file in conf-examples/ passes `nginx -t` with the module built here.
+use strict;
+use warnings;
+use File::Temp qw(tempdir);
+use Test::More;
+
+my $module = (split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '')[0]
+    or plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set';
+my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
+
+for my $example (glob 'conf-examples/*.conf') {
+    my $dir = tempdir(CLEANUP => 1);
+    open my $in, '<', $example or die "$example: $!";
+    my $conf = do { local $/; <$in> };
+    $conf =~ s{^load_module\s+\S+;}{load_module $module;}m;
+    # nginx -t opens the log files it would write; keep them in the temp folder.
+    $conf = "error_log $dir/error.log;\npid $dir/nginx.pid;\n" . $conf;
+    $conf =~ s|^http \{|http {\n    access_log $dir/access.log;|m;
+    open my $out, '>', "$dir/nginx.conf" or die $!;
+    print $out $conf;
+    close $out;
+    my $output = `$nginx -t -p $dir -c $dir/nginx.conf 2>&1`;
+    is($?, 0, "$example passes nginx -t") or diag $output;
+}
+
+done_testing();
