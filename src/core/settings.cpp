@@ -292,7 +292,8 @@ const std::vector<SettingSpec>& spec_table() {
      "Site name shown in mail and pages.", Scope::Any, false, false,
      FIELD_READER(read_text(a, s.site_name)), nullptr},
     {"magic_link_email_from", "EMAIL_FROM", "",
-     "From header, e.g. \"Site <no-reply@example.com>\". Default: the SMTP user.", Scope::Any,
+     "From header, e.g. \"Site <no-reply@example.com>\". Default: the SMTP user, else "
+     "no-reply@<public host>.", Scope::Any,
      false, false, FIELD_READER(read_text(a, s.email_from)), nullptr},
     {"magic_link_subject", "MAGIC_LINK_SUBJECT", "Your Magic Login Link", "Mail subject.",
      Scope::Any, false, false, FIELD_READER(read_text(a, s.subject)), nullptr},
@@ -360,6 +361,7 @@ std::optional<Args> env_value(const SettingSpec& spec, const Environment& env) {
 void derive_defaults(Settings& s, std::string_view default_templates_dir) {
   if (s.directus_url.host.empty()) s.directus_url = s.public_url;
   if (s.email_from.empty()) s.email_from = s.smtp.user;
+  if (s.email_from.find('@') == std::string::npos) s.email_from = "no-reply@" + s.public_url.host;
   if (s.redirect_allow_list.empty()) {
     s.redirect_allow_list.push_back({s.public_url.origin(), "/"});
   }

@@ -173,6 +173,18 @@ void every_setting_has_a_distinct_directive(void**) {
   }
 }
 
+// The README's configuration reference names every directive (run from the repository root).
+void every_directive_is_documented(void**) {
+  std::ifstream file("README.md");
+  assert_true(file.good());
+  std::stringstream readme;
+  readme << file.rdbuf();
+  for (const auto& spec : magic_link::setting_specs()) {
+    const std::string cell = "| `" + std::string(spec.directive) + "` |";
+    if (readme.str().find(cell) == std::string::npos) fail_msg("undocumented: %s", cell.c_str());
+  }
+}
+
 void inherited_values_do_not_override_own(void**) {
   DirectiveValues parent;
   parent.set("magic_link_site_name", {"Parent"});
@@ -199,6 +211,7 @@ GroupResult run_settings_tests() {
       cmocka_unit_test(derived_defaults_follow_public_url),
       cmocka_unit_test(bad_directive_values_are_named),
       cmocka_unit_test(every_setting_has_a_distinct_directive),
+      cmocka_unit_test(every_directive_is_documented),
       cmocka_unit_test(inherited_values_do_not_override_own),
   };
   return run_group("settings", tests);

@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <optional>
 #include <string>
 
+// Standard headers go before cmocka.h: it defines a fail() macro.
 extern "C" {
 #include <setjmp.h>
 #include <stdarg.h>
