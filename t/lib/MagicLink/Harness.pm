@@ -1,0 +1,209 @@
+package MagicLink::Harness;
+
+# Helpers for the flow suites (Test::More files): nginx with the module in front of the real
+# services that scripts/with-services.sh started, plus direct looks at what the flow left behind
+# in PostgreSQL, Redis and the SMTP sink's maildir. Request/response behaviour that needs no such
+# looks lives in Test::Nginx blocks instead.
+
+use strict;
+use warnings;
+use Cwd qw(abs_path);
+use DBI;
+use Exporter qw(import);
+use File::Path qw(make_path remove_tree);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use MIME::QuotedPrint qw(decode_qp);
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(start_nginx stop_nginx nginx_port request post_json post_form sql sql_do
+                 create_user create_role mails_to wait_for_mails clear_mail token_in reset_limits
+                 error_log_since services wait_until);
+
+our $SECRET = '0123456789abcdef0123456789abcdef';
+
+my $port = $ENV{TEST_NGINX_FLOW_PORT} // 1985;
+my $root = abs_path('t') . '/servroot-flow';
+my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
+
+for my $name (qw(TEST_NGINX_LOAD_MODULES TEST_NGINX_PG_PORT TEST_NGINX_REDIS_PORT
+                 TEST_NGINX_SMTP_PORT TEST_NGINX_MAILDIR)) {
+    die "$name is not set: run this suite under scripts/with-services.sh (make test)\n"
+        unless $ENV{$name};
+}
+
+sub nginx_port { $port }
+
+# The module's settings for the test services; `http` and `server` add directives.
+sub config {
+    my (%opts) = @_;
+    my $modules = join '', map { "load_module $_;\n" } split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
+    my $user = $> == 0 ? "user root;\n" : '';
+    return <<"CONF";
+$modules${user}worker_processes 1;
+daemon on;
+master_process on;
+error_log logs/error.log debug;
+pid logs/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $root/tmp/body;
+    proxy_temp_path $root/tmp/proxy;
+    magic_link_secret $SECRET;
+    magic_link_postgres "host=127.0.0.1 port=$ENV{TEST_NGINX_PG_PORT} dbname=directus user=postgres";
+    magic_link_redis redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
+    magic_link_smtp_host 127.0.0.1;
+    magic_link_smtp_port $ENV{TEST_NGINX_SMTP_PORT};
+    magic_link_email_from "Test Site <no-reply\@example.com>";
+    magic_link_public_url http://127.0.0.1:$port;
+    magic_link_mail_retry_max_delay 1s;
+@{[ $opts{http} // '' ]}
+    server {
+        listen 127.0.0.1:$port;
+        location /magic-link-api/ { magic_link api; }
+        location /static { return 200 "static"; }
+@{[ $opts{server} // '' ]}
+    }
+}
+CONF
+}
+
+sub stop_nginx {
+    my $pid_file = "$root/logs/nginx.pid";
+    return unless -f $pid_file;
+    chomp(my $pid = do { local (@ARGV, $/) = $pid_file; <> } // '');
+    if ($pid && kill 0, $pid) {
+        kill 'QUIT', $pid;
+        wait_until(sub { !kill 0, $pid }, 5) or kill 'KILL', $pid;
+    }
+    unlink $pid_file;
+}
+
+# Starts nginx with config(%opts), replacing a running one; dies with the log when it fails.
+sub start_nginx {
+    my (%opts) = @_;
+    stop_nginx();
+    remove_tree($root);
+    make_path("$root/conf", "$root/logs", "$root/tmp");
+    open my $out, '>', "$root/conf/nginx.conf" or die $!;
+    print $out config(%opts);
+    close $out;
+    my $output = `$nginx -p $root/ -c conf/nginx.conf -e logs/error.log 2>&1`;
+    die "nginx failed to start:\n$output" if $?;
+    wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }, 5)
+        or die "nginx does not listen on $port";
+}
+
+END { stop_nginx() unless $ENV{TEST_NGINX_NO_CLEAN} }
+
+sub wait_until {
+    my ($ready, $seconds) = @_;
+    my $deadline = time + $seconds;
+    while (time < $deadline) {
+        my $result = $ready->();
+        return $result if $result;
+        sleep 0.05;
+    }
+    return;
+}
+
+sub request {
+    my ($method, $path, %opts) = @_;
+    my $http = HTTP::Tiny->new(timeout => $opts{timeout} // 10, max_redirect => 0);
+    return $http->request($method, "http://127.0.0.1:$port$path",
+                          { headers => $opts{headers} // {},
+                            defined $opts{body} ? (content => $opts{body}) : () });
+}
+
+sub post_json {
+    my ($path, $json, %opts) = @_;
+    return request('POST', $path, %opts, body => $json,
+                   headers => { 'Content-Type' => 'application/json', %{ $opts{headers} // {} } });
+}
+
+sub post_form {
+    my ($path, $form, %opts) = @_;
+    return request('POST', $path, %opts, body => $form,
+                   headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
+                                %{ $opts{headers} // {} } });
+}
+
+my $dbh;
+sub db {
+    $dbh //= DBI->connect("dbi:Pg:host=127.0.0.1;port=$ENV{TEST_NGINX_PG_PORT};dbname=directus",
+                          'postgres', '', { RaiseError => 1, AutoCommit => 1, PrintWarn => 0 });
+    return $dbh;
+}
+
+# Rows as hashes.
+sub sql { my ($query, @binds) = @_; return db()->selectall_arrayref($query, { Slice => {} }, @binds) }
+sub sql_do { my ($query, @binds) = @_; return db()->do($query, undef, @binds) }
+
+sub create_role {
+    my ($name) = @_;
+    return db()->selectrow_array(
+        'INSERT INTO directus_roles (id, name) VALUES (gen_random_uuid(), ?) RETURNING id', undef, $name);
+}
+
+# A Directus user (status 'active' unless told), by plain SQL as Directus itself stores it.
+sub create_user {
+    my (%user) = @_;
+    sql_do('DELETE FROM directus_users WHERE lower(email) = lower(?)', $user{email});
+    return db()->selectrow_array(
+        "INSERT INTO directus_users (id, email, status, role, first_name, last_name)
+         VALUES (gen_random_uuid(), ?, ?, ?, ?, ?) RETURNING id", undef,
+        $user{email}, $user{status} // 'active', $user{role}, $user{first_name} // 'Test',
+        $user{last_name} // 'User');
+}
+
+sub maildir { "$ENV{TEST_NGINX_MAILDIR}/new" }
+
+sub clear_mail { unlink glob(maildir() . '/*') }
+
+# Raw messages delivered to `address`, oldest first.
+sub mails_to {
+    my ($address) = @_;
+    my @mails;
+    for my $file (sort { -M $b <=> -M $a } glob(maildir() . '/*')) {
+        my $raw = do { local (@ARGV, $/) = $file; <> };
+        push @mails, $raw if $raw =~ /^X-RcptTo: \Q$address\E\s*$/mi;
+    }
+    return @mails;
+}
+
+# Waits until `count` mails reached `address` (or the timeout passed) and returns them.
+sub wait_for_mails {
+    my ($address, $count, $seconds) = @_;
+    wait_until(sub { mails_to($address) >= $count }, $seconds // 5);
+    return mails_to($address);
+}
+
+# The token of the first link in a mail's text part.
+sub token_in {
+    my ($raw) = @_;
+    my $decoded = decode_qp($raw);
+    return $decoded =~ m{token=([A-Za-z0-9_-]{43})\b} ? $1 : undef;
+}
+
+sub reset_limits {
+    system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} FLUSHDB > /dev/null") == 0
+        or die 'redis-cli FLUSHDB failed';
+}
+
+# Error-log text written after `offset` (a byte offset from an earlier call, or 0).
+sub error_log_since {
+    my ($offset) = @_;
+    open my $log, '<', "$root/logs/error.log" or return ('', 0);
+    seek $log, $offset // 0, 0;
+    my $text = do { local $/; <$log> } // '';
+    return wantarray ? ($text, ($offset // 0) + length $text) : $text;
+}
+
+# Stops or starts test services: services('stop', 'redis').
+sub services {
+    my (@words) = @_;
+    system("$ENV{ML_SERVICES} @words > /dev/null") == 0 or die "services @words failed";
+}
+
+1;
