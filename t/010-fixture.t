@@ -2,6 +2,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket;
 
+no_root_location();
 no_shuffle();
 run_tests();
 

@@ -110,8 +110,7 @@ UPDATE extension_magic_link_outbox AS o
                       ORDER BY next_attempt_at LIMIT $1::integer
                       FOR UPDATE SKIP LOCKED)
 RETURNING o.link_id, o.sealed_mail, o.attempts,
-          (NOT l.used AND l.superseded_at IS NULL
-           AND l.expires_at > (now() AT TIME ZONE 'utc')) AS still_valid
+          (NOT l.used AND l.expires_at > (now() AT TIME ZONE 'utc')) AS still_usable
 )sql";
 
 constexpr const char* kMailSent = R"sql(

@@ -30,8 +30,8 @@ struct LinkRequestRecord {
 struct QueuedMail {
   int link_id = 0;
   std::string sealed_mail;
-  int attempts = 0;         // including this one
-  bool link_still_valid = false;  // not superseded, used or expired since it was queued
+  int attempts = 0;               // including this one
+  bool link_still_usable = false;  // not used or expired since it was queued
 };
 
 class LinkStore {

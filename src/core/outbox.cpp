@@ -27,8 +27,8 @@ DeliveryReport deliver_due_mail(const Settings& shared, const Sealer& sealer, Ba
   const Milliseconds lease = shared.smtp_timeout * (kBatch + 1);
   std::optional<std::string> smtp_down;  // after one failure the rest of the batch waits too
   for (const QueuedMail& queued : backends.store.claim_due_mail(kBatch, lease)) {
-    if (!queued.link_still_valid) {
-      backends.store.mail_failed(queued.link_id, "Link no longer valid before delivery",
+    if (!queued.link_still_usable) {
+      backends.store.mail_failed(queued.link_id, "Link expired or used before delivery",
                                  std::nullopt);
       ++report.dropped;
       continue;

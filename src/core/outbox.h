@@ -20,7 +20,8 @@ struct DeliveryReport {
 
 // Leases the due mails (SKIP LOCKED, so workers and nodes share the queue without sending one
 // twice) and sends each. A failure waits 1s, 2s, 4s ... up to `mail_retry_max_delay`; a link that
-// expired, was used or was superseded meanwhile is not mailed. Every result lands in the link's
+// expired or was used meanwhile is not mailed (a superseded one still is: every accepted request
+// within the limits gets its mail, as with the extension). Every result lands in the link's
 // email_sent / email_error.
 DeliveryReport deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends);
 

@@ -17,7 +17,7 @@ use MIME::QuotedPrint qw(decode_qp);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(start_nginx stop_nginx nginx_port request post_json post_form sql sql_do
-                 create_user create_role mails_to wait_for_mails clear_mail token_in reset_limits
+                 create_user create_role mails_to wait_for_mails clear_mail decoded token_in reset_limits
                  error_log_since services wait_until);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
@@ -179,12 +179,11 @@ sub wait_for_mails {
     return mails_to($address);
 }
 
+# A raw mail with its quoted-printable parts decoded (headers are unaffected).
+sub decoded { decode_qp($_[0]) }
+
 # The token of the first link in a mail's text part.
-sub token_in {
-    my ($raw) = @_;
-    my $decoded = decode_qp($raw);
-    return $decoded =~ m{token=([A-Za-z0-9_-]{43})\b} ? $1 : undef;
-}
+sub token_in { return decoded($_[0]) =~ m{token=([A-Za-z0-9_-]{43})\b} ? $1 : undef }
 
 sub reset_limits {
     system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} FLUSHDB > /dev/null") == 0

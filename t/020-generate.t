@@ -1,0 +1,199 @@
+# POST /magic-link-api/generate against real Redis, PostgreSQL, Directus users and an SMTP sink.
+use strict;
+use warnings;
+use lib 't/lib';
+use JSON::PP qw(decode_json encode_json);
+use MagicLink::Harness;
+use POSIX ();
+use Test::More;
+use Time::HiRes qw(time);
+
+my $ACCEPTED = '{"success":true,"message":"If your email exists in our system, a magic link has been sent"}';
+my $port = nginx_port();
+
+sub generate { post_json('/magic-link-api/generate', encode_json({ email => $_[0], @_[1 .. $#_] })) }
+
+sub valid_links {
+    my ($email) = @_;
+    return sql(q{SELECT id FROM extension_magic_link
+                 WHERE email = ? AND token <> '' AND NOT used AND superseded_at IS NULL
+                   AND expires_at > now() AT TIME ZONE 'utc'}, $email);
+}
+
+start_nginx();
+my $role = create_role('Magic link test role');
+my $other_role = create_role('Refused role');
+create_user(email => 'Jane.Doe@Example.com', role => $role);
+create_user(email => 'suspended@example.com', status => 'suspended');
+create_user(email => 'refused@example.com', role => $other_role);
+
+subtest 'an existing user gets one mail with a link of the right shape' => sub {
+    reset_limits();
+    clear_mail();
+    my $response = generate('jane.doe@example.com');
+    is $response->{status}, 200, 'status 200';
+    is $response->{content}, $ACCEPTED, 'the uniform answer';
+    my @mails = wait_for_mails('jane.doe@example.com', 1);
+    is scalar @mails, 1, 'exactly one mail';
+    like $mails[0], qr{^Subject: Your Magic Login Link}m, 'the default subject';
+    like $mails[0], qr{multipart/alternative}, 'text and HTML alternatives';
+    like decoded($mails[0]), qr{http://127\.0\.0\.1:$port/magic-link/verify\?token=[A-Za-z0-9_-]{43}\b},
+        'link is public URL + verify endpoint + 43-character token';
+    my $token = token_in($mails[0]);
+    my ($row) = @{ sql('SELECT * FROM extension_magic_link WHERE email = ? ORDER BY id DESC LIMIT 1',
+                       'jane.doe@example.com') };
+    is $row->{email_sent}, 1, 'email_sent recorded';
+    is $row->{ip_address}, '127.0.0.1', 'client address recorded';
+    is $row->{user_agent}, 'HTTP-Tiny/' . HTTP::Tiny->VERSION, 'user agent recorded';
+    is length $row->{token}, 64, 'a 64-hex-digit hash is stored';
+    for my $table (qw(extension_magic_link extension_magic_link_outbox)) {
+        my ($hit) = @{ sql("SELECT count(*) AS n FROM $table t WHERE t::text LIKE ?", "%$token%") };
+        is $hit->{n}, 0, "the raw token is in no column of $table";
+    }
+};
+
+subtest 'unknown, suspended and refused-role users get the same answer and no mail' => sub {
+    reset_limits();
+    clear_mail();
+    my %reason = ('nobody@example.com' => 'User not found',
+                  'suspended@example.com' => 'User not active',
+                  'refused@example.com' => 'Role not allowed');
+    start_nginx(http => "magic_link_allowed_roles $role;");
+    for my $email (sort keys %reason) {
+        my $response = generate($email);
+        is $response->{status}, 200, "$email: status 200";
+        is $response->{content}, $ACCEPTED, "$email: the same body byte for byte";
+        my ($row) = @{ sql('SELECT email_error, email_sent FROM extension_magic_link WHERE email = ?
+                            ORDER BY id DESC LIMIT 1', $email) };
+        is $row->{email_error}, $reason{$email}, "$email: audit row says '$reason{$email}'";
+    }
+    my $allowed = generate('jane.doe@example.com');
+    is $allowed->{status}, 200, 'the allowed role still gets its link';
+    wait_for_mails('jane.doe@example.com', 1);
+    sleep 1;
+    is scalar(mails_to($_)), 0, "no mail to $_" for sort keys %reason;
+    start_nginx();
+};
+
+subtest 'header injection attempts are refused and send nothing' => sub {
+    reset_limits();
+    clear_mail();
+    for my $email ("jane.doe\@example.com\r\nBcc: victim\@evil.com",
+                   "jane.doe\@example.com\nSubject: x", "victim\@evil.com>\r\nRCPT TO:<x\@y.z") {
+        my $response = generate($email);
+        is $response->{status}, 400, 'status 400';
+    }
+    my $response = post_form('/magic-link-api/generate',
+                             'email=jane.doe%40example.com%0D%0ABcc%3A%20victim%40evil.com');
+    is $response->{status}, 400, 'form body with CRLF: 400';
+    sleep 1.5;
+    is scalar(glob("$ENV{TEST_NGINX_MAILDIR}/new/*")), undef, 'no mail at all';
+};
+
+subtest 'a redirectUrl on the allow-list becomes the base of the mailed link' => sub {
+    reset_limits();
+    clear_mail();
+    start_nginx(http => 'magic_link_redirect_allow https://app.example.com/auth/;');
+    is generate('jane.doe@example.com', redirectUrl => 'https://evil.example.com/auth/')->{status},
+        400, 'a foreign host is refused';
+    my $response = generate('jane.doe@example.com', redirectUrl => 'https://app.example.com/auth/cb?x=1');
+    is $response->{status}, 200, 'an allowed one is accepted';
+    my ($mail) = wait_for_mails('jane.doe@example.com', 1);
+    like decoded($mail), qr{https://app\.example\.com/auth/cb\?x=1&token=[A-Za-z0-9_-]{43}},
+        'the link is redirectUrl + token';
+    start_nginx();
+};
+
+subtest 'the per-email limit sends exactly N mails and keeps the latest link valid' => sub {
+    reset_limits();
+    clear_mail();
+    start_nginx(http => 'magic_link_max_requests_per_hour 2;');
+    my ($before) = @{ sql('SELECT coalesce(max(id), 0) AS id FROM extension_magic_link') };
+    my @statuses = map { generate('jane.doe@example.com')->{status} } 1 .. 4;
+    is_deeply \@statuses, [200, 200, 200, 200], 'every request gets the same 200';
+    sleep 1.5;
+    my @mails = wait_for_mails('jane.doe@example.com', 2);
+    is scalar @mails, 2, 'exactly 2 mails';
+    my $limited = sql(q{SELECT id FROM extension_magic_link WHERE email = ? AND id > ?
+                        AND email_error = 'Rate limit exceeded'}, 'jane.doe@example.com', $before->{id});
+    is scalar @$limited, 2, "2 audit rows with 'Rate limit exceeded'";
+    my $valid = valid_links('jane.doe@example.com');
+    is scalar @$valid, 1, 'one valid link remains';
+    my ($latest) = @{ sql(q{SELECT token FROM extension_magic_link WHERE id = ?}, $valid->[0]{id}) };
+    my $latest_token = token_in($mails[-1]);
+    is $latest->{token}, hmac_hex($latest_token), 'it is the link of the latest mail';
+    start_nginx();
+};
+
+subtest 'the per-client limit answers 429 with Retry-After' => sub {
+    reset_limits();
+    start_nginx(http => 'magic_link_max_requests_per_ip_per_hour 3;');
+    my @statuses = map { generate("someone$_\@example.com")->{status} } 1 .. 3;
+    is_deeply \@statuses, [200, 200, 200], 'within the limit';
+    my $refused = generate('someone4@example.com');
+    is $refused->{status}, 429, 'over the limit: 429';
+    like $refused->{headers}{'retry-after'}, qr/^\d+$/, 'Retry-After in seconds';
+    ok $refused->{headers}{'retry-after'} > 0 && $refused->{headers}{'retry-after'} <= 3600,
+        'Retry-After within the hour';
+    is decode_json($refused->{content})->{success}, JSON::PP::false, 'a JSON failure';
+    start_nginx();
+};
+
+subtest '10 concurrent requests for one email leave exactly one valid link' => sub {
+    reset_limits();
+    start_nginx(http => 'magic_link_max_requests_per_hour 100;');
+    my @children;
+    for (1 .. 10) {
+        my $pid = fork // die "fork: $!";
+        # _exit: a normal exit would close the parent's database connection.
+        if ($pid == 0) { POSIX::_exit(generate('jane.doe@example.com')->{status} == 200 ? 0 : 1) }
+        push @children, $pid;
+    }
+    my $ok = grep { waitpid($_, 0) && $? == 0 } @children;
+    is $ok, 10, 'all 10 answered 200';
+    is scalar @{ valid_links('jane.doe@example.com') }, 1, 'one valid link';
+    start_nginx();
+};
+
+subtest 'with SMTP stopped the request is accepted and the mail arrives when SMTP returns' => sub {
+    reset_limits();
+    clear_mail();
+    services('stop', 'smtp');
+    my $response = generate('jane.doe@example.com');
+    is $response->{status}, 200, 'accepted while SMTP is down';
+    ok wait_until(sub {
+        my ($row) = @{ sql('SELECT email_error FROM extension_magic_link WHERE email = ? ORDER BY id DESC LIMIT 1',
+                           'jane.doe@example.com') };
+        ($row->{email_error} // '') =~ /delivery failed/;
+    }, 5), 'the failed attempt is recorded';
+    services('start', 'smtp');
+    my @mails = wait_for_mails('jane.doe@example.com', 1, 10);
+    is scalar @mails, 1, 'the mail arrives after SMTP returns';
+    my ($row) = @{ sql('SELECT email_sent, email_error FROM extension_magic_link WHERE email = ?
+                        ORDER BY id DESC LIMIT 1', 'jane.doe@example.com') };
+    is $row->{email_sent}, 1, 'email_sent recorded';
+    is $row->{email_error}, undef, 'the error is cleared';
+};
+
+subtest 'with Redis stopped the answer is a fast 503 and service resumes' => sub {
+    reset_limits();
+    services('stop', 'redis');
+    my $started = time;
+    my $response = generate('jane.doe@example.com');
+    my $took = time - $started;
+    is $response->{status}, 503, 'status 503';
+    is decode_json($response->{content})->{success}, JSON::PP::false, 'a JSON failure';
+    cmp_ok $took, '<', 1.5, 'within the timeout (500ms) and some margin';
+    like error_log_since(0), qr/magic_link: request failed: redis unavailable/, 'a greppable log line';
+    services('start', 'redis');
+    ok wait_until(sub { generate('jane.doe@example.com')->{status} == 200 }, 2),
+        'service resumes within 2 seconds of Redis returning';
+};
+
+unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';
+done_testing();
+
+sub hmac_hex {
+    require Digest::SHA;
+    return Digest::SHA::hmac_sha256_hex($_[0], $MagicLink::Harness::SECRET);
+}
