@@ -47,7 +47,9 @@ $(NGX_BUILD)/objs/Makefile: config $(BUILD)/sources.list
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_magic_link_module.so $@
+	@# A new inode, not an overwrite: a running nginx maps the old file, and its next forked
+	@# worker would crash on changed pages.
+	cp $(NGX_BUILD)/objs/ngx_http_magic_link_module.so $@.new && mv -f $@.new $@
 
 $(UNIT_TESTS): $(UNIT_SOURCES) $(CORE_SOURCES) $(HEADERS)
 	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -I$(shell pg_config --includedir) -o $@ $(UNIT_SOURCES) $(CORE_SOURCES) -lcmocka $(LIBS)

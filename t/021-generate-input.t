@@ -107,7 +107,7 @@ POST /magic-link-api/generate
 --- response_body chomp
 {"success":false,"message":"Request body too large"}
 --- error_log
-magic_link: generate refused: body too large
+magic_link: request refused: body too large
 
 
 

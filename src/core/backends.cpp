@@ -10,12 +10,14 @@ struct ThreadClients {
       : settings(&s),
         limiter(s.redis, s.redis_timeout),
         store(s.postgres_conninfo, s.postgres_timeout),
-        mailer(s.smtp, s.smtp_timeout) {}
+        mailer(s.smtp, s.smtp_timeout),
+        directus(s.directus_url, s.directus_timeout) {}
 
   const Settings* settings;
   RedisRateLimiter limiter;
   PgLinkStore store;
   SmtpMailer mailer;
+  DirectusClient directus;
 };
 
 thread_local std::unique_ptr<ThreadClients> clients;
@@ -24,7 +26,7 @@ thread_local std::unique_ptr<ThreadClients> clients;
 
 Backends thread_backends(const Settings& shared) {
   if (!clients || clients->settings != &shared) clients = std::make_unique<ThreadClients>(shared);
-  return {clients->limiter, clients->store, clients->mailer};
+  return {clients->limiter, clients->store, clients->mailer, clients->directus};
 }
 
 }  // namespace magic_link

@@ -2,6 +2,7 @@
 // not shared between threads, and each thread keeps its connections open between tasks.
 #pragma once
 
+#include "core/directus.h"
 #include "core/link_store.h"
 #include "core/mail.h"
 #include "core/rate_limiter.h"
@@ -14,6 +15,7 @@ struct Backends {
   RateLimiter& limiter;
   LinkStore& store;
   Mailer& mailer;
+  SessionIssuer& directus;
 };
 
 // This thread's clients for `shared` (the http-level settings), made on first use.

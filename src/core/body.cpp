@@ -24,13 +24,6 @@ std::optional<std::string> percent_decode(std::string_view text) {
   return value;
 }
 
-Field json_field(const nlohmann::json& object, const char* name) {
-  const auto found = object.find(name);
-  if (found == object.end() || found->is_null()) return {};
-  if (!found->is_string()) return {Field::State::invalid, {}};
-  return {Field::State::text, found->get<std::string>()};
-}
-
 }  // namespace
 
 Field form_field(std::string_view form, std::string_view name) {
@@ -49,13 +42,30 @@ Field form_field(std::string_view form, std::string_view name) {
   return field;
 }
 
-std::optional<LinkRequestFields> parse_link_request(BodyFormat format, std::string_view body) {
+std::optional<RequestBody> RequestBody::parse(BodyFormat format, std::string_view text) {
+  RequestBody body;
   if (format == BodyFormat::form) {
-    return LinkRequestFields{form_field(body, "email"), form_field(body, "redirectUrl")};
+    body.form_ = std::string(text);
+    return body;
   }
-  const auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object()) return std::nullopt;
-  return LinkRequestFields{json_field(json, "email"), json_field(json, "redirectUrl")};
+  body.json_ = std::make_shared<const nlohmann::json>(std::move(json));
+  return body;
+}
+
+Field RequestBody::field(std::string_view name) const {
+  if (!json_) return form_field(form_, name);
+  const auto found = json_->find(name);
+  if (found == json_->end() || found->is_null()) return {};
+  if (!found->is_string()) return {Field::State::invalid, {}};
+  return {Field::State::text, found->get<std::string>()};
+}
+
+std::optional<LinkRequestFields> parse_link_request(BodyFormat format, std::string_view text) {
+  const auto body = RequestBody::parse(format, text);
+  if (!body) return std::nullopt;
+  return LinkRequestFields{body->field("email"), body->field("redirectUrl")};
 }
 
 }  // namespace magic_link

@@ -1,9 +1,12 @@
 // Request bodies and query strings of the API: JSON or HTML-form encoded.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace magic_link {
 
@@ -15,16 +18,26 @@ struct Field {
   std::string value;
 };
 
+// One field of an `a=1&b=2` string (query or form body), percent-decoded; a field given twice
+// or holding a NUL byte is `invalid`.
+Field form_field(std::string_view form, std::string_view name);
+
+class RequestBody {
+ public:
+  // Nothing when the text cannot be read as `format` at all (broken JSON, not an object).
+  static std::optional<RequestBody> parse(BodyFormat format, std::string_view text);
+  Field field(std::string_view name) const;
+
+ private:
+  std::string form_;                            // a form body
+  std::shared_ptr<const nlohmann::json> json_;  // or a JSON object
+};
+
 struct LinkRequestFields {
   Field email;
   Field redirect_url;
 };
 
-// Nothing when the body cannot be read as `format` at all (broken JSON, not an object).
 std::optional<LinkRequestFields> parse_link_request(BodyFormat format, std::string_view body);
-
-// One field of an `a=1&b=2` string (query or form body), percent-decoded; a field given twice
-// or holding a NUL byte is `invalid`.
-Field form_field(std::string_view form, std::string_view name);
 
 }  // namespace magic_link

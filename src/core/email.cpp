@@ -7,7 +7,8 @@ namespace magic_link {
 namespace {
 
 bool is_atext(unsigned char c) {
-  return std::isalnum(c) || std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
+  return std::isalnum(c) ||
+         std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
 }
 
 // Dot-separated runs of allowed characters, none empty.
@@ -27,7 +28,8 @@ bool dotted_runs(std::string_view text, Allowed allowed, size_t max_run) {
 
 bool valid_domain(std::string_view domain) {
   if (domain.find('.') == std::string_view::npos) return false;
-  if (!dotted_runs(domain, [](unsigned char c) { return std::isalnum(c) || c == '-'; }, 63)) {
+  if (!dotted_runs(
+          domain, [](unsigned char c) { return std::isalnum(c) || c == '-'; }, 63)) {
     return false;
   }
   // No label starts or ends with a dash.

@@ -91,6 +91,43 @@ BEGIN
   RETURN 'issued';
 END
 $fn$;
+
+-- One round trip per redemption: lease the link, check its user again, open a session row.
+CREATE OR REPLACE FUNCTION extension_magic_link_claim(
+  p_token_hash text, p_allowed_roles text[], p_disallowed_roles text[], p_session_token text,
+  p_ip text, p_user_agent text, p_origin text, p_lease_ms integer)
+RETURNS TABLE (link_id integer, stored_hash text, user_id uuid, email text, first_name text,
+               last_name text, after_login_url text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_utc timestamp := now() AT TIME ZONE 'utc';
+  link record;
+  person record;
+BEGIN
+  -- Concurrent claims queue on the row lock; after the first commits, the others no longer
+  -- match, so exactly one wins.
+  UPDATE extension_magic_link AS l
+     SET claimed_until = now_utc + make_interval(secs => p_lease_ms / 1000.0)
+   WHERE l.token = p_token_hash AND l.token <> '' AND NOT l.used AND l.superseded_at IS NULL
+     AND l.expires_at > now_utc AND (l.claimed_until IS NULL OR l.claimed_until < now_utc)
+  RETURNING l.id, l.token, l.user_id, l.after_login_url INTO link;
+  IF link.id IS NULL THEN RETURN; END IF;
+  SELECT u.id, u.email, u.first_name, u.last_name, u.status, u.role INTO person
+    FROM directus_users AS u WHERE u.id = link.user_id;
+  IF person.id IS NULL OR person.status <> 'active'
+     OR (cardinality(p_allowed_roles) > 0
+         AND coalesce(person.role::text <> ALL(p_allowed_roles), true))
+     OR person.role::text = ANY(p_disallowed_roles) THEN
+    UPDATE extension_magic_link SET claimed_until = NULL WHERE id = link.id;
+    RETURN;
+  END IF;
+  -- Directus turns this row into a real session on /auth/refresh, within the minute.
+  INSERT INTO directus_sessions (token, "user", expires, ip, user_agent, origin)
+  VALUES (p_session_token, person.id, now() + interval '1 minute', p_ip, p_user_agent, p_origin);
+  RETURN QUERY SELECT link.id, link.token::text, person.id, person.email::text,
+                      person.first_name::text, person.last_name::text, link.after_login_url;
+END
+$fn$;
 COMMIT;
 )sql";
 
@@ -137,6 +174,29 @@ constexpr const char* kDeleteOld = R"sql(
 DELETE FROM extension_magic_link
  WHERE (token <> '' AND NOT used AND expires_at < (now() AT TIME ZONE 'utc') - interval '1 hour')
     OR created_at < (now() AT TIME ZONE 'utc') - make_interval(days => $1::integer)
+)sql";
+
+constexpr const char* kClaim =
+    "SELECT * FROM extension_magic_link_claim($1, $2::text[], $3::text[], $4, $5, $6, $7, "
+    "$8::integer)";
+
+constexpr const char* kComplete = R"sql(
+UPDATE extension_magic_link
+   SET used = true, used_at = (now() AT TIME ZONE 'utc'), used_ip = $2, used_user_agent = $3,
+       claimed_until = NULL
+ WHERE id = $1::integer
+)sql";
+
+constexpr const char* kRelease = R"sql(
+WITH session AS (DELETE FROM directus_sessions WHERE token = $2)
+UPDATE extension_magic_link SET claimed_until = NULL WHERE id = $1::integer
+)sql";
+
+constexpr const char* kPreview = R"sql(
+SELECT email, ceil(extract(epoch FROM expires_at - (now() AT TIME ZONE 'utc')) / 60)::integer
+  FROM extension_magic_link
+ WHERE token = $1 AND token <> '' AND NOT used AND superseded_at IS NULL
+   AND expires_at > (now() AT TIME ZONE 'utc')
 )sql";
 
 // PostgreSQL's array literal, each element quoted.
@@ -193,8 +253,8 @@ RequestOutcome PgLinkStore::record_link_request(const LinkRequestRecord& r) {
 }
 
 std::vector<QueuedMail> PgLinkStore::claim_due_mail(int limit, Milliseconds lease) {
-  const PgResult result = ready().run("claim_mail", kClaimMail,
-                                      {std::to_string(limit), std::to_string(lease.count())});
+  const PgResult result =
+      ready().run("claim_mail", kClaimMail, {std::to_string(limit), std::to_string(lease.count())});
   std::vector<QueuedMail> mails;
   for (int row = 0; row < result.rows(); ++row) {
     mails.push_back({result.integer(row, 0), result.text(row, 1), result.integer(row, 2),
@@ -219,6 +279,31 @@ void PgLinkStore::mail_failed(int link_id, const std::string& error,
 
 void PgLinkStore::delete_old_rows(int retention_days) {
   ready().run("delete_old", kDeleteOld, {std::to_string(retention_days)});
+}
+
+std::optional<ClaimedLink> PgLinkStore::claim_link(const LinkClaim& c) {
+  const PgResult result = ready().run(
+      "claim", kClaim,
+      {c.token_hash, text_array(c.allowed_roles), text_array(c.disallowed_roles), c.session_token,
+       c.client_ip, c.user_agent, c.origin, std::to_string(c.lease.count())});
+  if (result.rows() == 0) return std::nullopt;
+  return ClaimedLink{result.integer(0, 0), result.text(0, 1), result.text(0, 2), result.text(0, 3),
+                     result.text(0, 4),    result.text(0, 5), result.text(0, 6)};
+}
+
+void PgLinkStore::complete_redemption(int link_id, const std::string& client_ip,
+                                      const std::string& user_agent) {
+  ready().run("complete", kComplete, {std::to_string(link_id), client_ip, user_agent});
+}
+
+void PgLinkStore::release_claim(int link_id, const std::string& session_token) {
+  ready().run("release", kRelease, {std::to_string(link_id), session_token});
+}
+
+std::optional<LinkPreview> PgLinkStore::preview_link(const std::string& token_hash) {
+  const PgResult result = ready().run("preview", kPreview, {token_hash});
+  if (result.rows() == 0) return std::nullopt;
+  return LinkPreview{result.text(0, 0), result.integer(0, 1)};
 }
 
 }  // namespace magic_link

@@ -30,8 +30,35 @@ struct LinkRequestRecord {
 struct QueuedMail {
   int link_id = 0;
   std::string sealed_mail;
-  int attempts = 0;               // including this one
+  int attempts = 0;                // including this one
   bool link_still_usable = false;  // not used or expired since it was queued
+};
+
+struct LinkClaim {
+  std::string token_hash;
+  std::string client_ip;
+  std::string user_agent;
+  std::string origin;
+  std::vector<std::string> allowed_roles;
+  std::vector<std::string> disallowed_roles;
+  std::string session_token;  // for the short-lived directus_sessions row
+  Milliseconds lease{0};      // how long other redemptions of the link are held off
+};
+
+struct ClaimedLink {
+  int link_id = 0;
+  std::string stored_hash;
+  std::string user_id;
+  std::string email;
+  std::string first_name;
+  std::string last_name;
+  std::string after_login_url;
+};
+
+// What the confirm page shows before anything is spent.
+struct LinkPreview {
+  std::string email;
+  int minutes_left = 0;
 };
 
 class LinkStore {
@@ -52,6 +79,17 @@ class LinkStore {
 
   // Deletes expired unused links and rows older than the audit retention.
   virtual void delete_old_rows(int retention_days) = 0;
+
+  // Leases a usable link (unused, not superseded, not expired, not leased) whose user is still
+  // active with an allowed role, and inserts a short-lived directus_sessions row for that user.
+  // Of concurrent claims of one link exactly one gets it; nothing for every other case.
+  virtual std::optional<ClaimedLink> claim_link(const LinkClaim& claim) = 0;
+  // The session was created: the link is spent, with when and from where.
+  virtual void complete_redemption(int link_id, const std::string& client_ip,
+                                   const std::string& user_agent) = 0;
+  // The session was not created: the link is usable again and the session row goes.
+  virtual void release_claim(int link_id, const std::string& session_token) = 0;
+  virtual std::optional<LinkPreview> preview_link(const std::string& token_hash) = 0;
 };
 
 class PgLinkStore final : public LinkStore {
@@ -64,6 +102,11 @@ class PgLinkStore final : public LinkStore {
   void mail_failed(int link_id, const std::string& error,
                    std::optional<Milliseconds> retry_in) override;
   void delete_old_rows(int retention_days) override;
+  std::optional<ClaimedLink> claim_link(const LinkClaim& claim) override;
+  void complete_redemption(int link_id, const std::string& client_ip,
+                           const std::string& user_agent) override;
+  void release_claim(int link_id, const std::string& session_token) override;
+  std::optional<LinkPreview> preview_link(const std::string& token_hash) override;
 
  private:
   PgConnection& ready();

@@ -84,8 +84,10 @@ std::optional<MailMessage> deserialize(std::string_view text) {
   const auto json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object()) return std::nullopt;
   MailMessage mail;
-  for (auto [field, name] : {std::pair{&mail.to, "to"}, {&mail.from, "from"},
-                             {&mail.subject, "subject"}, {&mail.text, "text"},
+  for (auto [field, name] : {std::pair{&mail.to, "to"},
+                             {&mail.from, "from"},
+                             {&mail.subject, "subject"},
+                             {&mail.text, "text"},
                              {&mail.html, "html"}}) {
     const auto found = json.find(name);
     if (found == json.end() || !found->is_string()) return std::nullopt;
@@ -104,8 +106,8 @@ std::string envelope_address(std::string_view from) {
 }
 
 std::string encode_header_word(std::string_view text) {
-  const bool plain = std::all_of(text.begin(), text.end(),
-                                 [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+  const bool plain =
+      std::all_of(text.begin(), text.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
   if (plain) return std::string(text);
   std::string encoded(4 * ((text.size() + 2) / 3) + 1, '\0');
   const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
@@ -120,7 +122,9 @@ SmtpMailer::SmtpMailer(SmtpSettings smtp, Milliseconds timeout)
   if (curl_ == nullptr) throw std::bad_alloc();
 }
 
-SmtpMailer::~SmtpMailer() { curl_easy_cleanup(curl_); }
+SmtpMailer::~SmtpMailer() {
+  curl_easy_cleanup(curl_);
+}
 
 void SmtpMailer::send(const MailMessage& mail) {
   // Addresses were checked when the request came in; this is the last line of defence against

@@ -17,7 +17,9 @@ Milliseconds retry_delay(int attempts, Milliseconds max_delay) {
   return std::min(Milliseconds(1000LL << doublings), max_delay);
 }
 
-std::string id_text(int link_id) { return "link " + std::to_string(link_id); }
+std::string id_text(int link_id) {
+  return "link " + std::to_string(link_id);
+}
 
 }  // namespace
 
@@ -37,9 +39,9 @@ DeliveryReport deliver_due_mail(const Settings& shared, const Sealer& sealer, Ba
     if (!mail) {
       // Sealed under another secret (it was rotated), or altered: it cannot be sent.
       backends.store.mail_failed(queued.link_id, "Queued mail cannot be opened", std::nullopt);
-      report.log.push_back({LogLine::Level::error,
-                            "magic_link: mail for " + id_text(queued.link_id) +
-                                " cannot be opened (was magic_link_secret changed?)"});
+      report.log.push_back(
+          {LogLine::Level::error, "magic_link: mail for " + id_text(queued.link_id) +
+                                      " cannot be opened (was magic_link_secret changed?)"});
       ++report.dropped;
       continue;
     }

@@ -41,7 +41,9 @@ bool wait_socket(int fd, bool for_write, long long deadline_ms) {
 }  // namespace
 
 PgResult::PgResult(pg_result* result) : result_(result, PQclear) {}
-int PgResult::rows() const { return PQntuples(result_.get()); }
+int PgResult::rows() const {
+  return PQntuples(result_.get());
+}
 bool PgResult::is_null(int row, int column) const {
   return PQgetisnull(result_.get(), row, column) != 0;
 }
@@ -49,13 +51,19 @@ std::string PgResult::text(int row, int column) const {
   return std::string(PQgetvalue(result_.get(), row, column),
                      static_cast<size_t>(PQgetlength(result_.get(), row, column)));
 }
-int PgResult::integer(int row, int column) const { return std::stoi(text(row, column)); }
-bool PgResult::boolean(int row, int column) const { return text(row, column) == "t"; }
+int PgResult::integer(int row, int column) const {
+  return std::stoi(text(row, column));
+}
+bool PgResult::boolean(int row, int column) const {
+  return text(row, column) == "t";
+}
 
 PgConnection::PgConnection(std::string conninfo, Milliseconds timeout)
     : conninfo_(std::move(conninfo)), timeout_(timeout) {}
 
-PgConnection::~PgConnection() { drop(); }
+PgConnection::~PgConnection() {
+  drop();
+}
 
 void PgConnection::drop() {
   if (connection_ != nullptr) PQfinish(connection_);
@@ -88,7 +96,8 @@ void PgConnection::connect() {
   }
   if (PQsetnonblocking(connection_, 1) != 0) fail("cannot switch to non-blocking mode");
   // NOTICEs (such as "already exists, skipping") would otherwise go to nginx's stderr.
-  PQsetNoticeProcessor(connection_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      connection_, [](void*, const char*) {}, nullptr);
   // The server stops a statement that outlives our wait, so nothing runs on unobserved.
   const std::string limit = "SET statement_timeout = " + std::to_string(timeout_.count());
   send_and_wait(PQsendQuery(connection_, limit.c_str()) == 1, "session setup");

@@ -70,7 +70,8 @@ const std::string kCheckSha = sha1_hex(kCheckScript);
 const std::string kFailureSha = sha1_hex(kFailureScript);
 
 timeval to_timeval(Milliseconds ms) {
-  return {static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>(ms.count() % 1000 * 1000)};
+  return {static_cast<time_t>(ms.count() / 1000),
+          static_cast<suseconds_t>(ms.count() % 1000 * 1000)};
 }
 
 struct ReplyDeleter {
@@ -102,7 +103,9 @@ struct RedisRateLimiter::Reply {
 RedisRateLimiter::RedisRateLimiter(RedisAddress address, Milliseconds timeout)
     : address_(std::move(address)), timeout_(timeout) {}
 
-RedisRateLimiter::~RedisRateLimiter() { drop(); }
+RedisRateLimiter::~RedisRateLimiter() {
+  drop();
+}
 
 void RedisRateLimiter::drop() {
   if (context_ != nullptr) redisFree(context_);
@@ -116,9 +119,10 @@ void RedisRateLimiter::connect() {
   if (context_->err != 0) {
     const std::string why = context_->errstr;
     drop();
-    throw BackendError("redis", "connect to " + address_.host + ":" + std::to_string(address_.port) +
-                                    " failed: " + why,
-                       why.find("timed out") != std::string::npos);
+    throw BackendError(
+        "redis",
+        "connect to " + address_.host + ":" + std::to_string(address_.port) + " failed: " + why,
+        why.find("timed out") != std::string::npos);
   }
   redisSetTimeout(context_, timeout);
   auto command = [this](const std::vector<std::string>& words) {
@@ -170,10 +174,9 @@ LinkRequestVerdict RedisRateLimiter::count_link_request(std::string_view client_
                                                         int client_limit,
                                                         std::string_view email_key,
                                                         int email_limit) {
-  const Reply reply = script(kLinkRequestSha, kLinkRequestScript,
-                             {std::string(client_key), std::string(email_key)},
-                             {std::to_string(client_limit), std::to_string(email_limit),
-                              std::to_string(kWindowSeconds)});
+  const Reply reply = script(
+      kLinkRequestSha, kLinkRequestScript, {std::string(client_key), std::string(email_key)},
+      {std::to_string(client_limit), std::to_string(email_limit), std::to_string(kWindowSeconds)});
   if (reply.numbers.size() != 4) throw BackendError("redis", "unexpected script reply");
   return {verdict(reply.numbers[0], reply.numbers[1]), verdict(reply.numbers[2], reply.numbers[3])};
 }

@@ -48,8 +48,8 @@ class RedisRateLimiter final : public RateLimiter {
 
  private:
   struct Reply;
-  Reply script(const std::string& sha, const std::string& source, const std::vector<std::string>& keys,
-               const std::vector<std::string>& args);
+  Reply script(const std::string& sha, const std::string& source,
+               const std::vector<std::string>& keys, const std::vector<std::string>& args);
   void connect();
   void drop();
 

@@ -87,8 +87,8 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
   // The link and its mail are made whatever the user turns out to be, so an unknown address
   // costs the same time as a known one.
   const std::string token = new_token();
-  const MailMessage mail =
-      compose_link_mail(settings, templates, request.email, link_with_token(request.link_base, token));
+  const MailMessage mail = compose_link_mail(settings, templates, request.email,
+                                             link_with_token(request.link_base, token));
   LinkRequestRecord record;
   record.email = request.email;
   record.client_ip = request.client.ip;
@@ -102,8 +102,8 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
   record.sealed_mail = sealer.seal(serialize(mail));
 
   const RequestOutcome outcome = backends.store.record_link_request(record);
-  const auto level = outcome == RequestOutcome::rate_limited ? LogLine::Level::warn
-                                                             : LogLine::Level::info;
+  const auto level =
+      outcome == RequestOutcome::rate_limited ? LogLine::Level::warn : LogLine::Level::info;
   return {accepted(),
           {{level, std::string("magic_link: generate: ") + describe(outcome)}},
           outcome == RequestOutcome::issued};

@@ -27,7 +27,7 @@ struct LinkRequest {
 
 // Checks the body without touching a backend: a 400 answer, or a request worth running.
 std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, BodyFormat format,
-                                                      std::string_view body, Client client);
+                                                     std::string_view body, Client client);
 
 // Rate limits, link, audit row and queued mail. Runs on a pool thread; the answer is the same
 // for every well-formed email whatever happened, and takes the same work to produce.

@@ -91,7 +91,8 @@ Problem read_duration(const Args& args, Milliseconds max, Milliseconds& out) {
 }
 
 Problem read_text(const Args& args, std::string& out) {
-  if (has_control_characters(single(args))) return std::string("control characters are not allowed");
+  if (has_control_characters(single(args)))
+    return std::string("control characters are not allowed");
   out = single(args);
   return std::nullopt;
 }
@@ -154,7 +155,8 @@ Problem read_redis(const Args& args, RedisAddress& out) {
   if (url->port != 0) address.port = url->port;
   const std::string_view path = std::string_view(url->path).substr(1);
   if (!path.empty()) {
-    const auto [end, ec] = std::from_chars(path.data(), path.data() + path.size(), address.database);
+    const auto [end, ec] =
+        std::from_chars(path.data(), path.data() + path.size(), address.database);
     if (ec != std::errc() || end != path.data() + path.size() || address.database < 0) {
       return std::string("expected a database number after the host, as in redis://host:6379/0");
     }
@@ -205,8 +207,8 @@ std::string conninfo_value(std::string_view value) {
 std::optional<Args> postgres_from_env(const Environment& env) {
   if (auto whole = env("DB_CONNECTION_STRING")) return Args{*whole};
   static const std::pair<const char*, const char*> parts[] = {
-      {"DB_HOST", "host"},     {"DB_PORT", "port"},         {"DB_DATABASE", "dbname"},
-      {"DB_USER", "user"},     {"DB_PASSWORD", "password"},
+      {"DB_HOST", "host"}, {"DB_PORT", "port"},         {"DB_DATABASE", "dbname"},
+      {"DB_USER", "user"}, {"DB_PASSWORD", "password"},
   };
   std::string conninfo;
   for (const auto& [variable, keyword] : parts) {
@@ -239,104 +241,104 @@ constexpr Milliseconds kMaxTimeout = std::chrono::minutes(10);
 // Built on first use, so nginx's static initialisers can read it in any order.
 const std::vector<SettingSpec>& spec_table() {
   static const std::vector<SettingSpec> specs = {
-    // Shared backends.
-    {"magic_link_secret", "MAGIC_LINK_SECRET", "",
-     "Key for HMAC-SHA-256 of stored tokens and for sealing queued mail. Required, >= 32 chars.",
-     Scope::Http, false, true, FIELD_READER(read_secret(a, s.secret)), nullptr},
-    {"magic_link_postgres", "DB_CONNECTION_STRING or DB_HOST, DB_PORT, DB_DATABASE, DB_USER, DB_PASSWORD",
-     "host=localhost dbname=directus",
-     "PostgreSQL of the Directus deployment (libpq connection string or URI).", Scope::Http, false,
-     true, FIELD_READER(read_conninfo(a, s.postgres_conninfo)), postgres_from_env},
-    {"magic_link_redis", "REDIS or REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB",
-     "redis://127.0.0.1:6379/0", "Redis holding the rate-limit counters.", Scope::Http, false,
-     true, FIELD_READER(read_redis(a, s.redis)), redis_from_env},
-    {"magic_link_directus_url", "DIRECTUS_INTERNAL_URL", "",
-     "Directus as nginx reaches it, for /auth/refresh. Default: the public URL.", Scope::Http,
-     false, false, FIELD_READER(read_http_url(a, s.directus_url)), nullptr},
-    {"magic_link_smtp_host", "EMAIL_SMTP_HOST", "smtp.example.com", "SMTP server host.",
-     Scope::Http, false, false, FIELD_READER(read_text(a, s.smtp.host)), nullptr},
-    {"magic_link_smtp_port", "EMAIL_SMTP_PORT", "587", "SMTP server port.", Scope::Http, false,
-     false, FIELD_READER(read_int(a, 1, 65535, s.smtp.port)), nullptr},
-    {"magic_link_smtp_secure", "EMAIL_SMTP_SECURE", "off",
-     "on: TLS from the start (port 465). off: STARTTLS when the server offers it.", Scope::Http,
-     false, false, FIELD_READER(read_bool(a, s.smtp.implicit_tls)), nullptr},
-    {"magic_link_smtp_user", "EMAIL_SMTP_USER", "", "SMTP AUTH user; empty: no AUTH.",
-     Scope::Http, false, false, FIELD_READER(read_text(a, s.smtp.user)), nullptr},
-    {"magic_link_smtp_password", "EMAIL_SMTP_PASSWORD", "", "SMTP AUTH password.", Scope::Http,
-     false, true, FIELD_READER(read_text(a, s.smtp.password)), nullptr},
-    {"magic_link_redis_timeout", "", "500ms",
-     "Connect and command timeout for Redis; past it requests fail fast with 503.", Scope::Http,
-     false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.redis_timeout)), nullptr},
-    {"magic_link_postgres_timeout", "", "3s", "Connect and statement timeout for PostgreSQL.",
-     Scope::Http, false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.postgres_timeout)),
-     nullptr},
-    {"magic_link_smtp_timeout", "", "15s", "Timeout of one SMTP delivery.", Scope::Http, false,
-     false, FIELD_READER(read_duration(a, kMaxTimeout, s.smtp_timeout)), nullptr},
-    {"magic_link_directus_timeout", "", "5s", "Timeout of one call to Directus.", Scope::Http,
-     false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.directus_timeout)), nullptr},
-    {"magic_link_mail_retry_max_delay", "", "60s",
-     "Longest wait between SMTP retries (the wait doubles from 1s); retries stop when the link "
-     "expires.",
-     Scope::Http, false, false,
-     FIELD_READER(read_duration(a, kMaxTimeout, s.mail_retry_max_delay)), nullptr},
-    {"magic_link_audit_retention_days", "MAGIC_LINK_AUDIT_RETENTION_DAYS", "30",
-     "Days used and refused link rows are kept for audit; expired unused links go sooner.",
-     Scope::Http, false, false, FIELD_READER(read_int(a, 1, 3650, s.audit_retention_days)),
-     nullptr},
+      // Shared backends.
+      {"magic_link_secret", "MAGIC_LINK_SECRET", "",
+       "Key for HMAC-SHA-256 of stored tokens and for sealing queued mail. Required, >= 32 chars.",
+       Scope::Http, false, true, FIELD_READER(read_secret(a, s.secret)), nullptr},
+      {"magic_link_postgres",
+       "DB_CONNECTION_STRING or DB_HOST, DB_PORT, DB_DATABASE, DB_USER, DB_PASSWORD",
+       "host=localhost dbname=directus",
+       "PostgreSQL of the Directus deployment (libpq connection string or URI).", Scope::Http,
+       false, true, FIELD_READER(read_conninfo(a, s.postgres_conninfo)), postgres_from_env},
+      {"magic_link_redis", "REDIS or REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB",
+       "redis://127.0.0.1:6379/0", "Redis holding the rate-limit counters.", Scope::Http, false,
+       true, FIELD_READER(read_redis(a, s.redis)), redis_from_env},
+      {"magic_link_directus_url", "DIRECTUS_INTERNAL_URL", "",
+       "Directus as nginx reaches it, for /auth/refresh. Default: the public URL.", Scope::Http,
+       false, false, FIELD_READER(read_http_url(a, s.directus_url)), nullptr},
+      {"magic_link_smtp_host", "EMAIL_SMTP_HOST", "smtp.example.com", "SMTP server host.",
+       Scope::Http, false, false, FIELD_READER(read_text(a, s.smtp.host)), nullptr},
+      {"magic_link_smtp_port", "EMAIL_SMTP_PORT", "587", "SMTP server port.", Scope::Http, false,
+       false, FIELD_READER(read_int(a, 1, 65535, s.smtp.port)), nullptr},
+      {"magic_link_smtp_secure", "EMAIL_SMTP_SECURE", "off",
+       "on: TLS from the start (port 465). off: STARTTLS when the server offers it.", Scope::Http,
+       false, false, FIELD_READER(read_bool(a, s.smtp.implicit_tls)), nullptr},
+      {"magic_link_smtp_user", "EMAIL_SMTP_USER", "", "SMTP AUTH user; empty: no AUTH.",
+       Scope::Http, false, false, FIELD_READER(read_text(a, s.smtp.user)), nullptr},
+      {"magic_link_smtp_password", "EMAIL_SMTP_PASSWORD", "", "SMTP AUTH password.", Scope::Http,
+       false, true, FIELD_READER(read_text(a, s.smtp.password)), nullptr},
+      {"magic_link_redis_timeout", "", "500ms",
+       "Connect and command timeout for Redis; past it requests fail fast with 503.", Scope::Http,
+       false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.redis_timeout)), nullptr},
+      {"magic_link_postgres_timeout", "", "3s", "Connect and statement timeout for PostgreSQL.",
+       Scope::Http, false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.postgres_timeout)),
+       nullptr},
+      {"magic_link_smtp_timeout", "", "15s", "Timeout of one SMTP delivery.", Scope::Http, false,
+       false, FIELD_READER(read_duration(a, kMaxTimeout, s.smtp_timeout)), nullptr},
+      {"magic_link_directus_timeout", "", "5s", "Timeout of one call to Directus.", Scope::Http,
+       false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.directus_timeout)), nullptr},
+      {"magic_link_mail_retry_max_delay", "", "60s",
+       "Longest wait between SMTP retries (the wait doubles from 1s); retries stop when the link "
+       "expires.",
+       Scope::Http, false, false,
+       FIELD_READER(read_duration(a, kMaxTimeout, s.mail_retry_max_delay)), nullptr},
+      {"magic_link_audit_retention_days", "MAGIC_LINK_AUDIT_RETENTION_DAYS", "30",
+       "Days used and refused link rows are kept for audit; expired unused links go sooner.",
+       Scope::Http, false, false, FIELD_READER(read_int(a, 1, 3650, s.audit_retention_days)),
+       nullptr},
 
-    // Per site.
-    {"magic_link_public_url", "PUBLIC_URL", "http://localhost:8055",
-     "Public URL of the site; base of mailed links and the default redirect allow-list.",
-     Scope::Any, false, false, FIELD_READER(read_http_url(a, s.public_url)), nullptr},
-    {"magic_link_site_name", "MAGIC_LINK_SITE_NAME", "Magic Link Demo",
-     "Site name shown in mail and pages.", Scope::Any, false, false,
-     FIELD_READER(read_text(a, s.site_name)), nullptr},
-    {"magic_link_email_from", "EMAIL_FROM", "",
-     "From header, e.g. \"Site <no-reply@example.com>\". Default: the SMTP user, else "
-     "no-reply@<public host>.", Scope::Any,
-     false, false, FIELD_READER(read_text(a, s.email_from)), nullptr},
-    {"magic_link_subject", "MAGIC_LINK_SUBJECT", "Your Magic Login Link", "Mail subject.",
-     Scope::Any, false, false, FIELD_READER(read_text(a, s.subject)), nullptr},
-    {"magic_link_verify_endpoint", "MAGIC_LINK_VERIFY_ENDPOINT", "/magic-link/verify",
-     "Path of the page the mailed link opens (a location with `magic_link verify;`).",
-     Scope::Any, false, false, FIELD_READER(read_path(a, s.verify_endpoint)), nullptr},
-    {"magic_link_expiration_minutes", "MAGIC_LINK_EXPIRATION_MINUTES", "15",
-     "Minutes a link stays valid.", Scope::Any, false, false,
-     FIELD_READER(read_int(a, 1, 10080, s.expiration_minutes)), nullptr},
-    {"magic_link_max_requests_per_hour", "MAGIC_LINK_MAX_REQUESTS_PER_HOUR", "5",
-     "Links mailed per email address per hour; more get the same answer and no mail.",
-     Scope::Any, false, false,
-     FIELD_READER(read_int(a, 1, 1000000, s.max_requests_per_email_per_hour)), nullptr},
-    {"magic_link_max_requests_per_ip_per_hour", "MAGIC_LINK_MAX_REQUESTS_PER_IP_PER_HOUR", "60",
-     "Link requests per client address ($remote_addr) per hour; more get 429.", Scope::Any,
-     false, false, FIELD_READER(read_int(a, 1, 1000000000, s.max_requests_per_ip_per_hour)),
-     nullptr},
-    {"magic_link_max_failed_verifies_per_ip_per_hour",
-     "MAGIC_LINK_MAX_FAILED_VERIFIES_PER_IP_PER_HOUR", "20",
-     "Failed redemptions per client address per hour; more get 429.", Scope::Any, false, false,
-     FIELD_READER(read_int(a, 1, 1000000000, s.max_failed_verifies_per_ip_per_hour)), nullptr},
-    {"magic_link_allowed_roles", "MAGIC_LINK_ALLOWED_ROLES", "",
-     "Role ids that may use magic links; empty: all roles.", Scope::Any, true, false,
-     FIELD_READER(read_roles(a, s.allowed_roles)), nullptr},
-    {"magic_link_disallowed_roles", "MAGIC_LINK_DISALLOWED_ROLES", "",
-     "Role ids that may not use magic links.", Scope::Any, true, false,
-     FIELD_READER(read_roles(a, s.disallowed_roles)), nullptr},
-    {"magic_link_redirect_allow", "MAGIC_LINK_REDIRECT_ALLOW_LIST", "",
-     "URL prefixes a redirectUrl may start with (scheme, host, port exact; path prefix). "
-     "Default: the public URL's origin.",
-     Scope::Any, true, false, FIELD_READER(read_redirect_allow_list(a, s.redirect_allow_list)),
-     nullptr},
-    {"magic_link_after_login_url", "MAGIC_LINK_AFTER_LOGIN_URL", "",
-     "Where the browser goes after signing in, unless the link names an allowed target. "
-     "Default: the public URL.",
-     Scope::Any, false, false, FIELD_READER(read_text(a, s.after_login_url)), nullptr},
-    {"magic_link_api_get_redeems", "MAGIC_LINK_API_GET_REDEEMS", "on",
-     "on: GET <api>/verify redeems, as the extension did. off: only POST redeems, so link "
-     "scanners cannot spend links.",
-     Scope::Any, false, false, FIELD_READER(read_bool(a, s.api_get_redeems)), nullptr},
-    {"magic_link_templates", "MAGIC_LINK_TEMPLATES_DIR", "",
-     "Folder of the mail and page templates. Default: the templates installed with the module.",
-     Scope::Any, false, false, FIELD_READER(read_absolute_path(a, s.templates_dir)), nullptr},
+      // Per site.
+      {"magic_link_public_url", "PUBLIC_URL", "http://localhost:8055",
+       "Public URL of the site; base of mailed links and the default redirect allow-list.",
+       Scope::Any, false, false, FIELD_READER(read_http_url(a, s.public_url)), nullptr},
+      {"magic_link_site_name", "MAGIC_LINK_SITE_NAME", "Magic Link Demo",
+       "Site name shown in mail and pages.", Scope::Any, false, false,
+       FIELD_READER(read_text(a, s.site_name)), nullptr},
+      {"magic_link_email_from", "EMAIL_FROM", "",
+       "From header, e.g. \"Site <no-reply@example.com>\". Default: the SMTP user, else "
+       "no-reply@<public host>.",
+       Scope::Any, false, false, FIELD_READER(read_text(a, s.email_from)), nullptr},
+      {"magic_link_subject", "MAGIC_LINK_SUBJECT", "Your Magic Login Link", "Mail subject.",
+       Scope::Any, false, false, FIELD_READER(read_text(a, s.subject)), nullptr},
+      {"magic_link_verify_endpoint", "MAGIC_LINK_VERIFY_ENDPOINT", "/magic-link/verify",
+       "Path of the page the mailed link opens (a location with `magic_link verify;`).", Scope::Any,
+       false, false, FIELD_READER(read_path(a, s.verify_endpoint)), nullptr},
+      {"magic_link_expiration_minutes", "MAGIC_LINK_EXPIRATION_MINUTES", "15",
+       "Minutes a link stays valid.", Scope::Any, false, false,
+       FIELD_READER(read_int(a, 1, 10080, s.expiration_minutes)), nullptr},
+      {"magic_link_max_requests_per_hour", "MAGIC_LINK_MAX_REQUESTS_PER_HOUR", "5",
+       "Links mailed per email address per hour; more get the same answer and no mail.", Scope::Any,
+       false, false, FIELD_READER(read_int(a, 1, 1000000, s.max_requests_per_email_per_hour)),
+       nullptr},
+      {"magic_link_max_requests_per_ip_per_hour", "MAGIC_LINK_MAX_REQUESTS_PER_IP_PER_HOUR", "60",
+       "Link requests per client address ($remote_addr) per hour; more get 429.", Scope::Any, false,
+       false, FIELD_READER(read_int(a, 1, 1000000000, s.max_requests_per_ip_per_hour)), nullptr},
+      {"magic_link_max_failed_verifies_per_ip_per_hour",
+       "MAGIC_LINK_MAX_FAILED_VERIFIES_PER_IP_PER_HOUR", "20",
+       "Failed redemptions per client address per hour; more get 429.", Scope::Any, false, false,
+       FIELD_READER(read_int(a, 1, 1000000000, s.max_failed_verifies_per_ip_per_hour)), nullptr},
+      {"magic_link_allowed_roles", "MAGIC_LINK_ALLOWED_ROLES", "",
+       "Role ids that may use magic links; empty: all roles.", Scope::Any, true, false,
+       FIELD_READER(read_roles(a, s.allowed_roles)), nullptr},
+      {"magic_link_disallowed_roles", "MAGIC_LINK_DISALLOWED_ROLES", "",
+       "Role ids that may not use magic links.", Scope::Any, true, false,
+       FIELD_READER(read_roles(a, s.disallowed_roles)), nullptr},
+      {"magic_link_redirect_allow", "MAGIC_LINK_REDIRECT_ALLOW_LIST", "",
+       "URL prefixes a redirectUrl may start with (scheme, host, port exact; path prefix). "
+       "Default: the public URL's origin.",
+       Scope::Any, true, false, FIELD_READER(read_redirect_allow_list(a, s.redirect_allow_list)),
+       nullptr},
+      {"magic_link_after_login_url", "MAGIC_LINK_AFTER_LOGIN_URL", "",
+       "Where the browser goes after signing in, unless the link names an allowed target. "
+       "Default: the public URL.",
+       Scope::Any, false, false, FIELD_READER(read_text(a, s.after_login_url)), nullptr},
+      {"magic_link_api_get_redeems", "MAGIC_LINK_API_GET_REDEEMS", "on",
+       "on: GET <api>/verify redeems, as the extension did. off: only POST redeems, so link "
+       "scanners cannot spend links.",
+       Scope::Any, false, false, FIELD_READER(read_bool(a, s.api_get_redeems)), nullptr},
+      {"magic_link_templates", "MAGIC_LINK_TEMPLATES_DIR", "",
+       "Folder of the mail and page templates. Default: the templates installed with the module.",
+       Scope::Any, false, false, FIELD_READER(read_absolute_path(a, s.templates_dir)), nullptr},
   };
   return specs;
 }
@@ -375,7 +377,9 @@ void derive_defaults(Settings& s, std::string_view default_templates_dir) {
 
 }  // namespace
 
-const std::vector<SettingSpec>& setting_specs() { return spec_table(); }
+const std::vector<SettingSpec>& setting_specs() {
+  return spec_table();
+}
 
 std::optional<std::string> check_directive(const SettingSpec& spec, const Args& args) {
   Settings scratch;

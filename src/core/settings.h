@@ -98,7 +98,9 @@ std::optional<std::string> check_directive(const SettingSpec& spec, const Args& 
 class DirectiveValues {
  public:
   bool has(std::string_view directive) const { return values_.count(std::string(directive)); }
-  void set(std::string_view directive, Args args) { values_[std::string(directive)] = std::move(args); }
+  void set(std::string_view directive, Args args) {
+    values_[std::string(directive)] = std::move(args);
+  }
   // Takes the parent level's values for every directive not set at this level.
   void inherit(const DirectiveValues& parent);
   const Args* find(std::string_view directive) const;

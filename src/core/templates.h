@@ -15,7 +15,7 @@ using TemplateValues = std::map<std::string, std::string, std::less<>>;
 class Templates {
  public:
   // The templates every deployment needs; each file is `<name>` in the folder.
-  static constexpr const char* kRequired[] = {"mail.html", "mail.txt"};
+  static constexpr const char* kRequired[] = {"mail.html", "mail.txt", "page.html"};
 
   // Reads and checks them all; on failure `error` names the file and the problem.
   static std::optional<Templates> load(const std::string& dir, std::string& error);

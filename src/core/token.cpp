@@ -17,8 +17,8 @@ constexpr size_t kTokenLength = 43;  // base64url of 32 bytes, unpadded
 
 std::string base64url(const unsigned char* data, size_t size) {
   std::string text(4 * ((size + 2) / 3) + 1, '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text.data()), data,
-                                      static_cast<int>(size));
+  const int written =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text.data()), data, static_cast<int>(size));
   text.resize(static_cast<size_t>(written));
   while (!text.empty() && text.back() == '=') text.pop_back();
   std::replace(text.begin(), text.end(), '+', '-');
@@ -36,7 +36,9 @@ std::string random_text(size_t bytes) {
   return base64url(random.data(), random.size());
 }
 
-std::string new_token() { return random_text(kTokenBytes); }
+std::string new_token() {
+  return random_text(kTokenBytes);
+}
 
 bool looks_like_token(std::string_view text) {
   return text.size() == kTokenLength && std::all_of(text.begin(), text.end(), [](unsigned char c) {

@@ -30,17 +30,15 @@ std::string lower(std::string text) {
 }
 
 bool has_ambiguous_characters(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](unsigned char c) {
-    return c <= 0x20 || c == 0x7f || c == '\\';
-  });
+  return std::any_of(text.begin(), text.end(),
+                     [](unsigned char c) { return c <= 0x20 || c == 0x7f || c == '\\'; });
 }
 
 }  // namespace
 
 std::string Url::origin() const {
   std::string text = scheme + "://" + host;
-  const bool default_port =
-      (scheme == "http" && port == 80) || (scheme == "https" && port == 443);
+  const bool default_port = (scheme == "http" && port == 80) || (scheme == "https" && port == 443);
   if (!default_port) text += ":" + std::to_string(port);
   return text;
 }

@@ -54,8 +54,8 @@ char* set_endpoint(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept {
   auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(
       ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
   clcf->handler = content_handler;
-  static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module))
-      ->used = true;
+  static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module))->used =
+      true;
   return NGX_CONF_OK;
 }
 
@@ -81,10 +81,9 @@ std::vector<ngx_command_t> build_commands() {
   const auto& specs = setting_specs();
   for (ngx_uint_t row = 0; row < specs.size(); ++row) {
     const SettingSpec& spec = specs[row];
-    const ngx_uint_t where =
-        spec.scope == Scope::Http
-            ? NGX_HTTP_MAIN_CONF
-            : NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+    const ngx_uint_t where = spec.scope == Scope::Http
+                                 ? NGX_HTTP_MAIN_CONF
+                                 : NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
     const ngx_uint_t arity = spec.takes_list ? NGX_CONF_1MORE : NGX_CONF_TAKE1;
     table.push_back({static_str(spec.directive), where | arity, set_setting,
                      NGX_HTTP_LOC_CONF_OFFSET, row, nullptr});

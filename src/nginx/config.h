@@ -24,9 +24,9 @@ struct LocationConf {
 struct MainConf {
   ngx_str_t thread_pool_name;
   ngx_thread_pool_t* thread_pool;
-  bool used;                // some location has a `magic_link` endpoint
-  const Settings* shared;   // the http{} level: backends for every location and the mail sender
-  const Sealer* sealer;     // seals and opens queued mail
+  bool used;               // some location has a `magic_link` endpoint
+  const Settings* shared;  // the http{} level: backends for every location and the mail sender
+  const Sealer* sealer;    // seals and opens queued mail
 };
 
 inline MainConf& main_conf(ngx_http_request_t* r) {

@@ -4,6 +4,8 @@
 #include <optional>
 
 #include "core/backends.h"
+#include "core/pages.h"
+#include "core/redeem_link.h"
 #include "core/request_link.h"
 #include "core/response.h"
 #include "nginx/config.h"
@@ -13,7 +15,7 @@ namespace magic_link::ngx {
 namespace {
 
 constexpr std::string_view kLiveness = "Magic Link Authentication Endpoint";
-// An email and a redirect URL fit easily; anything larger is not a link request.
+// An email, a redirect URL or a token fit easily; anything larger is not a request of ours.
 constexpr off_t kMaxBody = 8 * 1024;
 constexpr size_t kMaxUserAgent = 512;
 
@@ -25,14 +27,30 @@ ngx_int_t refuse_method(ngx_http_request_t* r, const char* allowed) {
 
 // The part of the URI after the location's prefix: "" for the API root, "generate", ...
 std::string_view api_action(ngx_http_request_t* r) {
-  const auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(
-      ngx_http_get_module_loc_conf(r, ngx_http_core_module));
+  const auto* clcf =
+      static_cast<ngx_http_core_loc_conf_t*>(ngx_http_get_module_loc_conf(r, ngx_http_core_module));
   std::string_view uri = view(r->uri);
   const std::string_view prefix = view(clcf->name);
   if (uri.substr(0, prefix.size()) != prefix) return uri;
   uri.remove_prefix(prefix.size());
   while (!uri.empty() && uri.front() == '/') uri.remove_prefix(1);
   return uri;
+}
+
+std::string_view header(ngx_http_request_t* r, std::string_view name) {
+  const ngx_list_part_t* part = &r->headers_in.headers.part;
+  for (; part != nullptr; part = part->next) {
+    const auto* headers = static_cast<const ngx_table_elt_t*>(part->elts);
+    for (ngx_uint_t i = 0; i < part->nelts; ++i) {
+      if (headers[i].key.len == name.size() &&
+          ngx_strncasecmp(headers[i].key.data,
+                          reinterpret_cast<u_char*>(const_cast<char*>(name.data())),
+                          name.size()) == 0) {
+        return view(headers[i].value);
+      }
+    }
+  }
+  return {};
 }
 
 bool has_media_type(std::string_view content_type, std::string_view type) {
@@ -54,7 +72,7 @@ std::optional<BodyFormat> body_format(ngx_http_request_t* r) {
 }
 
 // The body as read into memory; nothing if nginx had to spill it to a file (then it is larger
-// than any link request) or it is over the limit.
+// than any request of ours) or it is over the limit.
 std::optional<std::string> body_text(ngx_http_request_t* r) {
   std::string text;
   if (r->request_body == nullptr) return text;
@@ -67,6 +85,11 @@ std::optional<std::string> body_text(ngx_http_request_t* r) {
   return text;
 }
 
+std::string query_token(ngx_http_request_t* r) {
+  const Field token = form_field(view(r->args), "token");
+  return token.state == Field::State::text ? token.value : std::string();
+}
+
 Client client_of(ngx_http_request_t* r) {
   Client client{std::string(view(r->connection->addr_text)), {}};
   if (r->headers_in.user_agent != nullptr) {
@@ -76,46 +99,90 @@ Client client_of(ngx_http_request_t* r) {
 }
 
 ngx_int_t too_large(ngx_http_request_t* r) {
-  ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "magic_link: generate refused: body too large");
+  ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "magic_link: request refused: body too large");
   return send(r, json_failure(413, "Request body too large"));
 }
 
-void generate_body_read(ngx_http_request_t* r) noexcept {
+// For work started from the content handler: holds the request for the job, which finalizes it.
+ngx_int_t offload_from_handler(ngx_http_request_t* r, std::function<Outcome()> work) {
+  r->main->count++;
+  offload(r, std::move(work));
+  return NGX_DONE;
+}
+
+// Reads the whole body, then runs `Next` with it (or answers 413).
+template <void (*Next)(ngx_http_request_t*, BodyFormat, const std::string&)>
+void after_body(ngx_http_request_t* r) noexcept {
   try {
     const auto body = body_text(r);
     if (!body) {
       ngx_http_finalize_request(r, too_large(r));
       return;
     }
-    const LocationConf& lcf = location_conf(r);
-    auto input = read_link_request(*lcf.settings, *body_format(r), *body, client_of(r));
-    if (auto* refused = std::get_if<Outcome>(&input)) {
-      log_lines(r->connection->log, refused->log);
-      ngx_http_finalize_request(r, send(r, refused->response));
-      return;
-    }
-    const MainConf& mcf = main_conf(r);
-    offload(r, [settings = lcf.settings, templates = lcf.templates, sealer = mcf.sealer,
-                shared = mcf.shared, request = std::get<LinkRequest>(std::move(input))] {
-      return request_link(*settings, *templates, *sealer, request, thread_backends(*shared));
-    });
+    Next(r, *body_format(r), *body);
   } catch (const std::exception& e) {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "magic_link: generate failed: %s", e.what());
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "magic_link: request failed: %s", e.what());
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
   }
 }
 
-ngx_int_t serve_generate(ngx_http_request_t* r) {
-  if (!(r->method & NGX_HTTP_POST)) return refuse_method(r, "POST");
+template <void (*Next)(ngx_http_request_t*, BodyFormat, const std::string&)>
+ngx_int_t read_body(ngx_http_request_t* r) {
   if (!body_format(r)) {
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "magic_link: generate refused: unsupported content type");
+                  "magic_link: request refused: unsupported content type");
     return send(r, json_failure(415, "Send application/json or application/x-www-form-urlencoded"));
   }
   if (r->headers_in.content_length_n > kMaxBody) return too_large(r);
   r->request_body_in_single_buf = 1;
-  const ngx_int_t rc = ngx_http_read_client_request_body(r, generate_body_read);
+  const ngx_int_t rc = ngx_http_read_client_request_body(r, after_body<Next>);
   return rc >= NGX_HTTP_SPECIAL_RESPONSE ? rc : NGX_DONE;
+}
+
+// Validates on the event loop; runs the backends on the pool. `as_page` turns the API's answer
+// into the page a browser form should get.
+void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::string& body,
+                       bool as_page) {
+  const LocationConf& lcf = location_conf(r);
+  const MainConf& mcf = main_conf(r);
+  auto input = read_link_request(*lcf.settings, format, body, client_of(r));
+  if (auto* refused = std::get_if<Outcome>(&input)) {
+    log_lines(r->connection->log, refused->log);
+    const Response& answer = refused->response;
+    ngx_http_finalize_request(
+        r, send(r, as_page ? link_request_page(*lcf.settings, *lcf.templates, answer, view(r->uri))
+                           : answer));
+    return;
+  }
+  offload(r, [settings = lcf.settings, templates = lcf.templates, sealer = mcf.sealer,
+              shared = mcf.shared, request = std::get<LinkRequest>(std::move(input)), as_page,
+              action = std::string(view(r->uri))] {
+    Outcome outcome =
+        request_link(*settings, *templates, *sealer, request, thread_backends(*shared));
+    if (as_page) {
+      outcome.response = link_request_page(*settings, *templates, outcome.response, action);
+    }
+    return outcome;
+  });
+}
+
+void generate(ngx_http_request_t* r, BodyFormat format, const std::string& body) {
+  request_link_then(r, format, body, /*as_page=*/false);
+}
+
+std::function<Outcome()> api_redemption(ngx_http_request_t* r, std::string token) {
+  return
+      [settings = location_conf(r).settings, shared = main_conf(r).shared, token = std::move(token),
+       client = client_of(r), origin = std::string(header(r, "Origin"))] {
+        return api_answer(redeem_link(*settings, token, client, origin, SessionMode::json,
+                                      thread_backends(*shared)));
+      };
+}
+
+void api_verify(ngx_http_request_t* r, BodyFormat format, const std::string& body) {
+  const auto parsed = RequestBody::parse(format, body);
+  const Field token = parsed ? parsed->field("token") : Field{};
+  offload(r, api_redemption(r, token.state == Field::State::text ? token.value : ""));
 }
 
 ngx_int_t serve_api(ngx_http_request_t* r) {
@@ -124,8 +191,71 @@ ngx_int_t serve_api(ngx_http_request_t* r) {
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD");
     return send(r, text(200, std::string(kLiveness)));
   }
-  if (action == "generate") return serve_generate(r);
+  if (action == "generate") {
+    if (!(r->method & NGX_HTTP_POST)) return refuse_method(r, "POST");
+    return read_body<generate>(r);
+  }
+  if (action == "verify") {
+    const bool get_redeems = location_conf(r).settings->api_get_redeems;
+    if (r->method & NGX_HTTP_POST) return read_body<api_verify>(r);
+    if ((r->method & NGX_HTTP_GET) && get_redeems) {
+      if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+      return offload_from_handler(r, api_redemption(r, query_token(r)));
+    }
+    return refuse_method(r, get_redeems ? "GET, POST" : "POST");
+  }
   return send(r, json_failure(404, "Not found"));
+}
+
+// The page a mailed link opens. GET only shows who signs in: mail scanners fetch links, and
+// must not spend them. The button POSTs the token back; a POSTed email asks for a new link.
+void verify_page_post(ngx_http_request_t* r, BodyFormat format, const std::string& body) {
+  const LocationConf& lcf = location_conf(r);
+  const std::string action(view(r->uri));
+  if (!same_origin(*lcf.settings, header(r, "Origin"), header(r, "Referer"))) {
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "magic_link: verify refused: cross-origin form post");
+    ngx_http_finalize_request(
+        r, send(r, notice_page(*lcf.settings, *lcf.templates, 403, "This form expired",
+                               "Please open the link from your email again.", action)));
+    return;
+  }
+  const auto parsed = RequestBody::parse(format, body);
+  const Field token = parsed ? parsed->field("token") : Field{};
+  if (token.state != Field::State::text && parsed &&
+      parsed->field("email").state != Field::State::absent) {
+    request_link_then(r, format, body, /*as_page=*/true);
+    return;
+  }
+  offload(r, [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
+              token = token.value, client = client_of(r), origin = std::string(header(r, "Origin")),
+              action] {
+    Redemption redemption = redeem_link(*settings, token, client, origin, SessionMode::cookie,
+                                        thread_backends(*shared));
+    Response page = redemption_page(*settings, *templates, redemption, action);
+    return Outcome{std::move(page), std::move(redemption.log)};
+  });
+}
+
+ngx_int_t serve_verify_page(ngx_http_request_t* r) {
+  if (r->method & NGX_HTTP_POST) return read_body<verify_page_post>(r);
+  if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD, POST");
+  if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  const LocationConf& lcf = location_conf(r);
+  return offload_from_handler(
+      r,
+      [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
+       token = query_token(r), action = std::string(view(r->uri))]() -> Outcome {
+        const auto link = preview(*settings, token, thread_backends(*shared));
+        if (!link) {
+          return {notice_page(*settings, *templates, 401, "This link cannot be used",
+                              "It has expired, was already used, or a newer link replaced it. "
+                              "Ask for a new one below.",
+                              action),
+                  {{LogLine::Level::info, "magic_link: verify page: no usable link"}}};
+        }
+        return {confirm_page(*settings, *templates, *link, token, action), {}};
+      });
 }
 
 }  // namespace
@@ -134,6 +264,8 @@ ngx_int_t content_handler(ngx_http_request_t* r) noexcept try {
   switch (location_conf(r).endpoint) {
     case Endpoint::api:
       return serve_api(r);
+    case Endpoint::verify:
+      return serve_verify_page(r);
     default:
       return send(r, json_failure(404, "Not found"));
   }

@@ -26,16 +26,15 @@ ngx_int_t init_process(ngx_cycle_t* cycle) noexcept {
 
 }  // namespace
 
-ngx_module_t ngx_http_magic_link_module = {
-    NGX_MODULE_V1,
-    &magic_link::ngx::module_context,  // module context
-    command_table.data(),              // module directives
-    NGX_HTTP_MODULE,                   // module type
-    nullptr,                           // init master
-    init_module,                       // init module
-    init_process,                      // init process
-    nullptr,                           // init thread
-    nullptr,                           // exit thread
-    nullptr,                           // exit process
-    nullptr,                           // exit master
-    NGX_MODULE_V1_PADDING};
+ngx_module_t ngx_http_magic_link_module = {NGX_MODULE_V1,
+                                           &magic_link::ngx::module_context,  // module context
+                                           command_table.data(),              // module directives
+                                           NGX_HTTP_MODULE,                   // module type
+                                           nullptr,                           // init master
+                                           init_module,                       // init module
+                                           init_process,                      // init process
+                                           nullptr,                           // init thread
+                                           nullptr,                           // exit thread
+                                           nullptr,                           // exit process
+                                           nullptr,                           // exit master
+                                           NGX_MODULE_V1_PADDING};

@@ -22,7 +22,8 @@ inline std::string_view view(const ngx_str_t& s) {
 
 // Copies `text` into `pool`; nginx keeps pointers to header and body bytes until the request ends.
 inline ngx_str_t copy(ngx_pool_t* pool, std::string_view text) {
-  ngx_str_t out{text.size(), static_cast<u_char*>(ngx_pnalloc(pool, text.size() ? text.size() : 1))};
+  ngx_str_t out{text.size(),
+                static_cast<u_char*>(ngx_pnalloc(pool, text.size() ? text.size() : 1))};
   if (out.data == nullptr) return {0, nullptr};
   ngx_memcpy(out.data, text.data(), text.size());
   return out;

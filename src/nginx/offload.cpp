@@ -16,7 +16,9 @@ struct Job {
   ngx_http_request_t* request;
 };
 
-Job* job_of(void* task_ctx) { return *static_cast<Job**>(task_ctx); }
+Job* job_of(void* task_ctx) {
+  return *static_cast<Job**>(task_ctx);
+}
 
 // On a pool thread: nothing here may call nginx.
 void run_job(void* data, ngx_log_t*) noexcept {

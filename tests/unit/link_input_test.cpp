@@ -80,13 +80,14 @@ void appends_the_token_as_a_query_parameter(void**) {
 }
 
 void reads_json_and_form_bodies(void**) {
-  auto json = parse_link_request(BodyFormat::json,
-                                 R"({"email":"a@b.co","redirectUrl":"https://x.co/"})");
+  auto json =
+      parse_link_request(BodyFormat::json, R"({"email":"a@b.co","redirectUrl":"https://x.co/"})");
   assert_true(json.has_value());
   assert_int_equal(static_cast<int>(json->email.state), static_cast<int>(Field::State::text));
   assert_string_equal(json->redirect_url.value.c_str(), "https://x.co/");
 
-  auto form = parse_link_request(BodyFormat::form, "email=a%40b.co&redirectUrl=https%3A%2F%2Fx.co%2F");
+  auto form =
+      parse_link_request(BodyFormat::form, "email=a%40b.co&redirectUrl=https%3A%2F%2Fx.co%2F");
   assert_string_equal(form->email.value.c_str(), "a@b.co");
   assert_string_equal(form->redirect_url.value.c_str(), "https://x.co/");
 }

@@ -116,8 +116,11 @@ void bad_environment_value_names_variable_and_directive(void**) {
 
 void postgres_is_composed_from_directus_variables(void**) {
   FakeEnv env;
-  env.vars = {{"DB_HOST", "db"}, {"DB_PORT", "5433"}, {"DB_DATABASE", "cms"},
-              {"DB_USER", "directus"}, {"DB_PASSWORD", "it's"}};
+  env.vars = {{"DB_HOST", "db"},
+              {"DB_PORT", "5433"},
+              {"DB_DATABASE", "cms"},
+              {"DB_USER", "directus"},
+              {"DB_PASSWORD", "it's"}};
   const auto resolved = resolve(with_secret(), env);
   assert_string_equal(resolved.settings->postgres_conninfo.c_str(),
                       "host='db' port='5433' dbname='cms' user='directus' password='it\\'s'");

@@ -24,8 +24,12 @@ void origin_keeps_a_non_default_port(void**) {
 }
 
 void refuses_ambiguous_text(void**) {
-  const char* hostile[] = {"", "https://good.com\\@evil.com", "https://good.com /x",
-                           "https://good.com\r\nX: y", "//evil.com/x", "/relative/path",
+  const char* hostile[] = {"",
+                           "https://good.com\\@evil.com",
+                           "https://good.com /x",
+                           "https://good.com\r\nX: y",
+                           "//evil.com/x",
+                           "/relative/path",
                            "https://"};
   for (const char* text : hostile) assert_false(parse_url(text).has_value());
 }

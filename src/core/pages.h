@@ -1,0 +1,41 @@
+// The HTML pages of the browser flow: plain forms, no JavaScript, nothing cached.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/link_store.h"
+#include "core/redeem_link.h"
+#include "core/response.h"
+#include "core/settings.h"
+#include "core/templates.h"
+
+namespace magic_link {
+
+// "Sign in to SITE as EMAIL?" with one button that POSTs the token to `action`.
+Response confirm_page(const Settings& settings, const Templates& templates, const LinkPreview& link,
+                      std::string_view token, std::string_view action);
+
+// After a POST: 303 to the after-login target with Directus' cookie, or a page saying what
+// went wrong, with a form to request a new link (posted to `action`).
+Response redemption_page(const Settings& settings, const Templates& templates,
+                         const Redemption& redemption, std::string_view action);
+
+// After a new link was requested from a page.
+Response check_email_page(const Settings& settings, const Templates& templates);
+
+// A link request made from a form, answered as a page instead of the API's JSON.
+Response link_request_page(const Settings& settings, const Templates& templates,
+                           const Response& api_answer, std::string_view action);
+
+// A page for a refused request: `status` with `message` and the request form.
+Response notice_page(const Settings& settings, const Templates& templates, int status,
+                     std::string_view heading, std::string_view message, std::string_view action);
+
+// Whether a browser POST came from the public site: its Origin, else its Referer, must match.
+bool same_origin(const Settings& settings, std::string_view origin, std::string_view referer);
+
+// Directus' Set-Cookie as the browser should get it: Secure added behind an https public URL.
+std::string relay_cookie(const Settings& settings, std::string_view set_cookie);
+
+}  // namespace magic_link

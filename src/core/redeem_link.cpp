@@ -1,0 +1,126 @@
+#include "core/redeem_link.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/backend_error.h"
+#include "core/token.h"
+
+namespace magic_link {
+namespace {
+
+constexpr std::string_view kInvalid = "Invalid or expired link. Please request a new one.";
+
+Redemption refused(Redemption::Status status, std::string why) {
+  Redemption redemption;
+  redemption.status = status;
+  redemption.log.push_back({LogLine::Level::info, "magic_link: verify refused: " + why});
+  return redemption;
+}
+
+Redemption unavailable(const BackendError& error) {
+  Redemption redemption;
+  redemption.status = Redemption::Status::unavailable;
+  if (error.backend() == "directus") redemption.unavailable_status = error.timed_out() ? 504 : 502;
+  redemption.log.push_back({LogLine::Level::error, "magic_link: verify failed: " + error.backend() +
+                                                       " unavailable: " + error.what() +
+                                                       "; the link stays usable"});
+  return redemption;
+}
+
+nlohmann::ordered_json name_or_null(const std::string& name) {
+  return name.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(name);
+}
+
+}  // namespace
+
+Redemption redeem_link(const Settings& settings, const std::string& token, const Client& client,
+                       const std::string& origin, SessionMode mode, Backends backends) {
+  const std::string client_key = limit_key(settings, "verify", client.ip);
+  try {
+    const LimitVerdict allowed = backends.limiter.check_redemptions(
+        client_key, settings.max_failed_verifies_per_ip_per_hour);
+    if (!allowed.allowed) {
+      Redemption limited = refused(Redemption::Status::limited, "too many failures from client");
+      limited.retry_after = allowed.retry_after;
+      return limited;
+    }
+    const auto count_failure = [&](std::string why) {
+      backends.limiter.count_failed_redemption(client_key);
+      return refused(Redemption::Status::invalid, std::move(why));
+    };
+    if (!looks_like_token(token)) return count_failure("malformed token");
+
+    const std::string hash = keyed_hash(settings.secret, token);
+    const std::string session_token = random_text(48);
+    auto link = backends.store.claim_link({hash, client.ip, client.user_agent, origin,
+                                           settings.allowed_roles, settings.disallowed_roles,
+                                           session_token, settings.directus_timeout * 2});
+    // The index found it by hash; the constant-time comparison is defence in depth.
+    if (!link || !same_secret(link->stored_hash, hash)) {
+      return count_failure("no usable link (unknown, expired, used, superseded or user refused)");
+    }
+    try {
+      Redemption redeemed;
+      redeemed.session = backends.directus.refresh(session_token, mode);
+      backends.store.complete_redemption(link->link_id, client.ip, client.user_agent);
+      redeemed.status = Redemption::Status::redeemed;
+      redeemed.link = std::move(*link);
+      redeemed.log.push_back(
+          {LogLine::Level::info, "magic_link: verify: session created for link " +
+                                     std::to_string(redeemed.link.link_id)});
+      return redeemed;
+    } catch (const DirectusRefused& error) {
+      backends.store.release_claim(link->link_id, session_token);
+      return count_failure(std::string("Directus refused the session: ") + error.what());
+    } catch (const BackendError& error) {
+      backends.store.release_claim(link->link_id, session_token);
+      return unavailable(error);
+    }
+  } catch (const BackendError& error) {
+    return unavailable(error);
+  }
+}
+
+Outcome api_answer(Redemption redemption) {
+  Outcome outcome{{}, std::move(redemption.log)};
+  switch (redemption.status) {
+    case Redemption::Status::redeemed: {
+      const nlohmann::ordered_json body = {
+          {"success", true},
+          {"message", "Authentication successful"},
+          {"data",
+           {{"user",
+             {{"id", redemption.link.user_id},
+              {"email", redemption.link.email},
+              {"first_name", name_or_null(redemption.link.first_name)},
+              {"last_name", name_or_null(redemption.link.last_name)}}},
+            {"access_token", redemption.session.access_token},
+            {"refresh_token", redemption.session.refresh_token},
+            {"expires", redemption.session.expires_ms}}}};
+      outcome.response = {200, "application/json", body.dump(), {{"Cache-Control", "no-store"}}};
+      break;
+    }
+    case Redemption::Status::invalid:
+      outcome.response = json_failure(401, kInvalid);
+      break;
+    case Redemption::Status::limited:
+      outcome.response = json_failure(429, "Too many requests, please try again later");
+      outcome.response.headers.emplace_back("Retry-After",
+                                            std::to_string(redemption.retry_after.count()));
+      break;
+    case Redemption::Status::unavailable:
+      outcome.response = json_failure(redemption.unavailable_status,
+                                      "Service temporarily unavailable, please try again");
+      outcome.response.headers.emplace_back("Retry-After", "1");
+      break;
+  }
+  return outcome;
+}
+
+std::optional<LinkPreview> preview(const Settings& settings, const std::string& token,
+                                   Backends backends) {
+  if (!looks_like_token(token)) return std::nullopt;
+  return backends.store.preview_link(keyed_hash(settings.secret, token));
+}
+
+}  // namespace magic_link

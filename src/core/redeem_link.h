@@ -1,0 +1,42 @@
+// Redeeming a link: the second half of the login flow, shared by the API (JSON tokens) and the
+// browser page (Directus' refresh cookie and a redirect).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "core/backends.h"
+#include "core/directus.h"
+#include "core/outcome.h"
+#include "core/request_link.h"
+#include "core/settings.h"
+
+namespace magic_link {
+
+struct Redemption {
+  enum class Status {
+    redeemed,     // `link` and `session` are set
+    invalid,      // unknown, malformed, expired, used, superseded, user or role refused
+    limited,      // too many failed redemptions from this client
+    unavailable,  // a backend failed; the link is still usable
+  } status = Status::invalid;
+  ClaimedLink link;
+  DirectusSession session;
+  std::chrono::seconds retry_after{0};
+  int unavailable_status = 503;  // 502 Directus error, 503 down, 504 slow
+  std::vector<LogLine> log;
+};
+
+// Runs on a pool thread. The link is spent only once Directus created the session; a client's
+// failures count towards its limit, so guessing tokens is hopeless.
+Redemption redeem_link(const Settings& settings, const std::string& token, const Client& client,
+                       const std::string& origin, SessionMode mode, Backends backends);
+
+// The extension's answers: 200 {"success":true,...,"data":{user, tokens}}, 401, 429, 5xx.
+Outcome api_answer(Redemption redemption);
+
+// Read-only: who the link signs in, for the confirm page. Never spends the link.
+std::optional<LinkPreview> preview(const Settings& settings, const std::string& token,
+                                   Backends backends);
+
+}  // namespace magic_link
