@@ -52,6 +52,7 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS
 	cp $(NGX_BUILD)/objs/ngx_http_magic_link_module.so $@.new && mv -f $@.new $@
 
 $(UNIT_TESTS): $(UNIT_SOURCES) $(CORE_SOURCES) $(HEADERS)
+	@mkdir -p $(BUILD)
 	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -I$(shell pg_config --includedir) -o $@ $(UNIT_SOURCES) $(CORE_SOURCES) -lcmocka $(LIBS)
 
 unit: deps $(UNIT_TESTS)

@@ -13,10 +13,11 @@ use Exporter qw(import);
 use File::Path qw(make_path remove_tree);
 use HTTP::Tiny;
 use IO::Socket::INET;
+use JSON::PP ();
 use MIME::QuotedPrint qw(decode_qp);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(start_nginx stop_nginx nginx_port request post_json post_form sql sql_do
+our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus post_json post_form sql sql_do
                  create_user create_role mails_to wait_for_mails clear_mail decoded token_in reset_limits
                  error_log_since services wait_until);
 
@@ -27,7 +28,7 @@ my $root = abs_path('t') . '/servroot-flow';
 my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
 
 for my $name (qw(TEST_NGINX_LOAD_MODULES TEST_NGINX_PG_PORT TEST_NGINX_REDIS_PORT
-                 TEST_NGINX_SMTP_PORT TEST_NGINX_MAILDIR)) {
+                 TEST_NGINX_SMTP_PORT TEST_NGINX_MAILDIR TEST_NGINX_DIRECTUS_PORT)) {
     die "$name is not set: run this suite under scripts/with-services.sh (make test)\n"
         unless $ENV{$name};
 }
@@ -57,11 +58,13 @@ http {
     magic_link_smtp_port $ENV{TEST_NGINX_SMTP_PORT};
     magic_link_email_from "Test Site <no-reply\@example.com>";
     magic_link_public_url http://127.0.0.1:$port;
+    magic_link_directus_url http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT};
     magic_link_mail_retry_max_delay 1s;
 @{[ $opts{http} // '' ]}
     server {
         listen 127.0.0.1:$port;
         location /magic-link-api/ { magic_link api; }
+        location /magic-link/verify { magic_link verify; }
         location /static { return 200 "static"; }
 @{[ $opts{server} // '' ]}
     }
@@ -140,10 +143,18 @@ sub db {
 sub sql { my ($query, @binds) = @_; return db()->selectall_arrayref($query, { Slice => {} }, @binds) }
 sub sql_do { my ($query, @binds) = @_; return db()->do($query, undef, @binds) }
 
+# A role whose users may use the Data Studio (and so read /users/me), as Directus 11+ grants it:
+# through a policy with app access.
 sub create_role {
     my ($name) = @_;
-    return db()->selectrow_array(
+    my ($role) = db()->selectrow_array(
         'INSERT INTO directus_roles (id, name) VALUES (gen_random_uuid(), ?) RETURNING id', undef, $name);
+    my ($policy) = db()->selectrow_array(
+        'INSERT INTO directus_policies (id, name, app_access) VALUES (gen_random_uuid(), ?, true)
+         RETURNING id', undef, $name);
+    sql_do('INSERT INTO directus_access (id, role, policy) VALUES (gen_random_uuid(), ?, ?)',
+           $role, $policy);
+    return $role;
 }
 
 # A Directus user (status 'active' unless told), by plain SQL as Directus itself stores it.
@@ -184,6 +195,26 @@ sub decoded { decode_qp($_[0]) }
 
 # The token of the first link in a mail's text part.
 sub token_in { return decoded($_[0]) =~ m{token=([A-Za-z0-9_-]{43})\b} ? $1 : undef }
+
+# Requests a link for `email` through the module and returns the token from the mail.
+sub issue_link {
+    my ($email, %extra) = @_;
+    my $before = () = mails_to($email);
+    my $response = post_json('/magic-link-api/generate',
+                             JSON::PP::encode_json({ email => $email, %extra }));
+    die "generate answered $response->{status}" unless $response->{status} == 200;
+    my @mails = wait_for_mails($email, $before + 1);
+    die "no mail reached $email" unless @mails > $before;
+    return token_in($mails[-1]);
+}
+
+# A request straight to Directus (not through nginx).
+sub directus {
+    my ($method, $path, %opts) = @_;
+    return HTTP::Tiny->new(timeout => 10)->request(
+        $method, "http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT}$path",
+        { headers => $opts{headers} // {}, defined $opts{body} ? (content => $opts{body}) : () });
+}
 
 sub reset_limits {
     system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} FLUSHDB > /dev/null") == 0

@@ -1,0 +1,218 @@
+# Redeeming links: the API (JSON tokens) and the browser page (Directus' cookie), against a real
+# Directus, PostgreSQL, Redis and SMTP sink.
+use strict;
+use warnings;
+use lib 't/lib';
+use JSON::PP qw(decode_json encode_json);
+use MagicLink::Harness;
+use POSIX ();
+use Test::More;
+
+my $INVALID = '{"success":false,"message":"Invalid or expired link. Please request a new one."}';
+my $port = nginx_port();
+my $origin = "http://127.0.0.1:$port";
+
+sub verify_api { request('GET', "/magic-link-api/verify?token=$_[0]") }
+
+sub users_me {
+    my ($access_token) = @_;
+    my $response = directus('GET', '/users/me', headers => { Authorization => "Bearer $access_token" });
+    return $response->{status} == 200 ? decode_json($response->{content})->{data} : undef;
+}
+
+sub link_row {
+    my ($token) = @_;
+    my ($row) = @{ sql('SELECT * FROM extension_magic_link WHERE token = ?', hmac_hex($token)) };
+    return $row;
+}
+
+sub hmac_hex {
+    require Digest::SHA;
+    return Digest::SHA::hmac_sha256_hex($_[0], $MagicLink::Harness::SECRET);
+}
+
+start_nginx();
+reset_limits();
+clear_mail();
+my $role = create_role('Verify test role');
+my $refused_role = create_role('Verify refused role');
+my $user_id = create_user(email => 'ada@example.com', role => $role, first_name => 'Ada',
+                          last_name => 'Lovelace');
+
+subtest 'the API answers the extension contract and the tokens work on Directus' => sub {
+    my $token = issue_link('ada@example.com');
+    my $response = verify_api($token);
+    is $response->{status}, 200, 'status 200';
+    my $body = decode_json($response->{content});
+    is $body->{success}, JSON::PP::true, 'success';
+    is $body->{message}, 'Authentication successful', 'message';
+    is_deeply $body->{data}{user},
+        { id => $user_id, email => 'ada@example.com', first_name => 'Ada', last_name => 'Lovelace' },
+        'the user';
+    like $body->{data}{refresh_token}, qr/\S{20,}/, 'a refresh token';
+    ok $body->{data}{expires} > 0, 'expires';
+    my $me = users_me($body->{data}{access_token});
+    is $me && $me->{email}, 'ada@example.com', '/users/me answers that user';
+    my $refreshed = directus('POST', '/auth/refresh', headers => { 'Content-Type' => 'application/json' },
+                             body => encode_json({ refresh_token => $body->{data}{refresh_token}, mode => 'json' }));
+    is $refreshed->{status}, 200, 'the refresh token refreshes in Directus';
+    my $row = link_row($token);
+    is $row->{used}, 1, 'the link is spent';
+    ok $row->{used_at}, 'when';
+    is $row->{used_ip}, '127.0.0.1', 'from where';
+
+    my $again = verify_api($token);
+    is $again->{status}, 401, 'a second use: 401';
+    is $again->{content}, $INVALID, 'with the extension\'s message';
+};
+
+subtest 'unknown and malformed tokens: 401' => sub {
+    reset_limits();
+    is verify_api('A' x 43)->{status}, 401, 'unknown';
+    is verify_api('short')->{status}, 401, 'malformed';
+    is verify_api('')->{status}, 401, 'empty';
+    is request('GET', '/magic-link-api/verify')->{content}, $INVALID, 'missing';
+};
+
+subtest '20 concurrent redemptions of one link: exactly one 200' => sub {
+    reset_limits();
+    my $token = issue_link('ada@example.com');
+    my @children;
+    for (1 .. 20) {
+        my $pid = fork // die "fork: $!";
+        # _exit: a normal exit would close the parent's database connection.
+        POSIX::_exit(verify_api($token)->{status} == 200 ? 0 : 1) if $pid == 0;
+        push @children, $pid;
+    }
+    my $successes = grep { waitpid($_, 0) && $? == 0 } @children;
+    is $successes, 1, 'exactly one succeeded';
+};
+
+subtest 'an expired link: 401' => sub {
+    reset_limits();
+    my $token = issue_link('ada@example.com');
+    sql_do(q{UPDATE extension_magic_link SET expires_at = now() AT TIME ZONE 'utc' - interval '1 second'
+             WHERE token = ?}, hmac_hex($token));
+    is verify_api($token)->{status}, 401, 'answers 401';
+};
+
+subtest 'a role changed to a refused one after the mail: 401' => sub {
+    reset_limits();
+    start_nginx(http => "magic_link_allowed_roles $role;");
+    my $token = issue_link('ada@example.com');
+    sql_do('UPDATE directus_users SET role = ? WHERE id = ?', $refused_role, $user_id);
+    is verify_api($token)->{status}, 401, 'answers 401';
+    sql_do('UPDATE directus_users SET role = ? WHERE id = ?', $role, $user_id);
+    is verify_api($token)->{status}, 200, 'the same link works once the role is allowed again';
+    start_nginx();
+};
+
+subtest 'a user suspended after the mail: 401' => sub {
+    reset_limits();
+    my $token = issue_link('ada@example.com');
+    sql_do(q{UPDATE directus_users SET status = 'suspended' WHERE id = ?}, $user_id);
+    is verify_api($token)->{status}, 401, 'answers 401';
+    sql_do(q{UPDATE directus_users SET status = 'active' WHERE id = ?}, $user_id);
+};
+
+subtest 'Directus stopped: 5xx, and the same link works once Directus is back' => sub {
+    reset_limits();
+    my $token = issue_link('ada@example.com');
+    services('stop', 'directus');
+    my $response = verify_api($token);
+    like $response->{status}, qr/^50[234]$/, "a 5xx ($response->{status})";
+    is decode_json($response->{content})->{success}, JSON::PP::false, 'a JSON failure';
+    like error_log_since(0), qr/magic_link: verify failed: directus unavailable: .*the link stays usable/,
+        'a greppable log line';
+    services('start', 'directus');
+    is verify_api($token)->{status}, 200, 'the same link works';
+};
+
+subtest 'the browser page: GET never spends the link, the POST signs in with a cookie' => sub {
+    reset_limits();
+    my $token = issue_link('ada@example.com');
+    for my $try (1, 2) {
+        my $page = request('GET', "/magic-link/verify?token=$token");
+        is $page->{status}, 200, "GET $try: 200";
+        like $page->{content}, qr/ada\@example\.com/, "GET $try: says who signs in";
+        unlike $page->{content}, qr/<script/i, "GET $try: no JavaScript";
+        like $page->{content}, qr/<form method="post"/, "GET $try: a POST form";
+        is $page->{headers}{'cache-control'}, 'no-store', "GET $try: not cached";
+        like $page->{headers}{'content-security-policy'}, qr/default-src 'none'/, "GET $try: strict CSP";
+    }
+    is link_row($token)->{used}, 0, 'two GETs leave the link valid';
+
+    my $cross = post_form('/magic-link/verify', "token=$token",
+                          headers => { Origin => 'https://evil.example.com' });
+    is $cross->{status}, 403, 'a cross-origin POST: 403';
+    is link_row($token)->{used}, 0, 'and spends nothing';
+
+    my $post = post_form('/magic-link/verify', "token=$token", headers => { Origin => $origin });
+    is $post->{status}, 303, 'POST: 303';
+    is $post->{headers}{location}, "$origin/", 'to the after-login target';
+    my $cookies = $post->{headers}{'set-cookie'};
+    my @cookies = ref $cookies ? @$cookies : ($cookies // ());
+    my ($refresh) = grep { /^directus_refresh_token=/ } @cookies;
+    ok $refresh, 'Directus\' refresh cookie is relayed';
+    like $refresh, qr/HttpOnly/i, 'HttpOnly';
+    like $refresh, qr/SameSite=Lax/i, 'SameSite=Lax';
+    my ($value) = $refresh =~ /^(directus_refresh_token=[^;]+)/;
+    my $refreshed = directus('POST', '/auth/refresh',
+                             headers => { 'Content-Type' => 'application/json', Cookie => $value },
+                             body => '{"mode":"cookie"}');
+    is $refreshed->{status}, 200, 'the cookie refreshes in Directus';
+    is link_row($token)->{used}, 1, 'the POST spent the link';
+
+    my $again = post_form('/magic-link/verify', "token=$token", headers => { Origin => $origin });
+    is $again->{status}, 401, 'a used link: 401 page';
+    like $again->{content}, qr/name="email"/, 'with a form to request a new link';
+};
+
+subtest 'hostile redirectUrl values are refused' => sub {
+    reset_limits();
+    start_nginx(http => 'magic_link_redirect_allow https://app.example.com/auth;');
+    for my $url ('https://evil.com/auth', '//evil.com/auth', 'https://app.example.com.evil.com/auth',
+                 'https://app.example.com@evil.com/auth', 'https://evil.com\\@app.example.com/auth',
+                 'https://app.example.com\\evil.com/auth', 'https://app.example.com:8443/auth',
+                 'http://app.example.com/auth', 'ftp://app.example.com/auth',
+                 'javascript:alert(1)', 'data:text/html,<script>alert(1)</script>',
+                 'https://app.example.com/authz', 'https://app.example.com/auth/../admin') {
+        my $response = post_json('/magic-link-api/generate',
+                                 encode_json({ email => 'ada@example.com', redirectUrl => $url }));
+        is $response->{status}, 400, "refused: $url";
+    }
+    my $token = issue_link('ada@example.com', redirectUrl => 'https://app.example.com/auth/done');
+    ok $token, 'an allowed one is used';
+    start_nginx();
+};
+
+subtest 'failed redemptions are limited per client: 429 with Retry-After' => sub {
+    reset_limits();
+    start_nginx(http => 'magic_link_max_failed_verifies_per_ip_per_hour 3;');
+    is verify_api('B' x 43)->{status}, 401, "failure $_" for 1 .. 3;
+    my $limited = verify_api('B' x 43);
+    is $limited->{status}, 429, 'then 429';
+    ok $limited->{headers}{'retry-after'} > 0, 'with Retry-After';
+    my $page = request('GET', '/magic-link/verify?token=' . ('B' x 43));
+    is $page->{status}, 401, 'the page only previews, so it is not counted';
+    my $post = post_form('/magic-link/verify', 'token=' . ('B' x 43), headers => { Origin => $origin });
+    is $post->{status}, 429, 'the page POST is limited too';
+    like $post->{headers}{'content-type'}, qr{text/html}, 'as a page';
+    start_nginx();
+};
+
+subtest 'with magic_link_api_get_redeems off only POST redeems' => sub {
+    reset_limits();
+    start_nginx(http => 'magic_link_api_get_redeems off;');
+    my $token = issue_link('ada@example.com');
+    my $get = verify_api($token);
+    is $get->{status}, 405, 'GET: 405';
+    is $get->{headers}{allow}, 'POST', 'Allow: POST';
+    my $post = post_json('/magic-link-api/verify', encode_json({ token => $token }));
+    is $post->{status}, 200, 'POST redeems';
+    start_nginx();
+};
+
+unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';
+unlike error_log_since(0), qr/[A-Za-z0-9_-]{43}/, 'no token in the error log';
+done_testing();
