@@ -53,7 +53,8 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS
 
 $(UNIT_TESTS): $(UNIT_SOURCES) $(CORE_SOURCES) $(HEADERS)
 	@mkdir -p $(BUILD)
-	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -I$(shell pg_config --includedir) -o $@ $(UNIT_SOURCES) $(CORE_SOURCES) -lcmocka $(LIBS)
+	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -I$(shell pg_config --includedir) \
+	  -DMAGIC_LINK_TEMPLATES=\"$(CURDIR)/templates\" -o $@ $(UNIT_SOURCES) $(CORE_SOURCES) -lcmocka $(LIBS)
 
 unit: deps $(UNIT_TESTS)
 	$(UNIT_TESTS)

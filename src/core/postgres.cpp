@@ -71,7 +71,7 @@ void PgConnection::drop() {
   prepared_.clear();
 }
 
-void PgConnection::fail(const std::string& what, bool timed_out) {
+void PgConnection::throw_failure(const std::string& what, bool timed_out) {
   std::string why = timed_out ? "no answer in time" : "";
   if (!timed_out && connection_ != nullptr) why = one_line(PQerrorMessage(connection_));
   // A connection left mid-statement cannot be reused; a fresh one is made on the next call.
@@ -85,16 +85,16 @@ void PgConnection::connect() {
   const char* values[] = {conninfo_.c_str(), "ngx_http_magic_link_module", nullptr};
   connection_ = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
   if (connection_ == nullptr) throw BackendError("postgres", "cannot allocate a connection");
-  if (PQstatus(connection_) == CONNECTION_BAD) fail("connect failed");
+  if (PQstatus(connection_) == CONNECTION_BAD) throw_failure("connect failed");
   for (;;) {
     const PostgresPollingStatusType state = PQconnectPoll(connection_);
     if (state == PGRES_POLLING_OK) break;
-    if (state == PGRES_POLLING_FAILED) fail("connect failed");
+    if (state == PGRES_POLLING_FAILED) throw_failure("connect failed");
     if (!wait_socket(PQsocket(connection_), state == PGRES_POLLING_WRITING, deadline_ms_)) {
-      fail("connect failed", /*timed_out=*/true);
+      throw_failure("connect failed", /*timed_out=*/true);
     }
   }
-  if (PQsetnonblocking(connection_, 1) != 0) fail("cannot switch to non-blocking mode");
+  if (PQsetnonblocking(connection_, 1) != 0) throw_failure("cannot switch to non-blocking mode");
   // NOTICEs (such as "already exists, skipping") would otherwise go to nginx's stderr.
   PQsetNoticeProcessor(
       connection_, [](void*, const char*) {}, nullptr);
@@ -105,17 +105,17 @@ void PgConnection::connect() {
 }
 
 void PgConnection::send_and_wait(bool sent, const std::string& what) {
-  if (!sent) fail(what);
+  if (!sent) throw_failure(what);
   // Flush what libpq could not write at once, then wait for the whole answer.
   for (;;) {
     const int flushed = PQflush(connection_);
     if (flushed == 0) break;
-    if (flushed < 0) fail(what);
-    if (!wait_socket(PQsocket(connection_), true, deadline_ms_)) fail(what, true);
+    if (flushed < 0) throw_failure(what);
+    if (!wait_socket(PQsocket(connection_), true, deadline_ms_)) throw_failure(what, true);
   }
   while (PQisBusy(connection_)) {
-    if (!wait_socket(PQsocket(connection_), false, deadline_ms_)) fail(what, true);
-    if (PQconsumeInput(connection_) == 0) fail(what);
+    if (!wait_socket(PQsocket(connection_), false, deadline_ms_)) throw_failure(what, true);
+    if (PQconsumeInput(connection_) == 0) throw_failure(what);
   }
 }
 

@@ -50,7 +50,7 @@ class PgConnection {
   void drop();
   void send_and_wait(bool sent, const std::string& what);
   PgResult last_result(const std::string& what);
-  [[noreturn]] void fail(const std::string& what, bool timed_out = false);
+  [[noreturn]] void throw_failure(const std::string& what, bool timed_out = false);
 
   std::string conninfo_;
   Milliseconds timeout_;

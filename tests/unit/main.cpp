@@ -4,7 +4,8 @@
 #include "unit.h"
 
 int main() {
-  const GroupResult groups[] = {run_settings_tests(), run_url_tests(), run_link_input_tests()};
+  const GroupResult groups[] = {run_settings_tests(), run_url_tests(), run_link_input_tests(),
+                                 run_flows_tests()};
   int run = 0;
   int failed = 0;
   for (const auto& group : groups) {

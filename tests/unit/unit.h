@@ -32,3 +32,4 @@ GroupResult run_group(const char* name, const CMUnitTest (&tests)[N]) {
 GroupResult run_settings_tests();
 GroupResult run_url_tests();
 GroupResult run_link_input_tests();
+GroupResult run_flows_tests();

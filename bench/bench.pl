@@ -1,0 +1,118 @@
+# The benchmark table: each endpoint of the module under wrk (16 connections), beside the
+# references it should be compared with, all measured in this one run. Run by bench/run.sh.
+use strict;
+use warnings;
+use Digest::SHA qw(hmac_sha256_hex);
+use File::Temp qw(tempfile);
+use MIME::Base64 qw(encode_base64url);
+use MagicLink::Harness;
+
+my $seconds = shift // 10;
+my $connections = 16;
+my $threads = 2;
+my $directus = "http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT}";
+my $nginx = 'http://127.0.0.1:' . nginx_port();
+
+start_nginx(
+    http => <<'HTTP',
+    magic_link_max_requests_per_hour 1000000;
+    magic_link_max_requests_per_ip_per_hour 1000000000;
+    magic_link_max_failed_verifies_per_ip_per_hour 1000000000;
+HTTP
+    server => <<"SERVER");
+        location = /ok { return 200 "ok"; }
+        location /server/ { proxy_pass $directus; }
+        location /limited/ {
+            magic_link api;
+            magic_link_max_requests_per_ip_per_hour 1;
+        }
+SERVER
+
+# Runs wrk and returns [requests/s, p50 ms, p99 ms, non-2xx count].
+sub wrk {
+    my ($url, %opts) = @_;
+    local @ENV{ keys %{ $opts{env} // {} } } = values %{ $opts{env} // {} };
+    local $ENV{WRK_THREADS} = $threads;
+    my $script = $opts{script} ? "-s bench/$opts{script}" : '';
+    my $output = `wrk -t$threads -c$connections -d${seconds}s --latency $script '$url' 2>&1`;
+    my ($rate) = $output =~ /Requests\/sec:\s+([\d.]+)/ or die "wrk failed:\n$output";
+    my %percentile = $output =~ /^\s+(50|99)%\s+([\d.]+\w+)/mg;
+    my ($errors) = $output =~ /Non-2xx or 3xx responses:\s+(\d+)/;
+    return [$rate, map({ milliseconds($percentile{$_}) } 50, 99), $errors // 0];
+}
+
+sub milliseconds {
+    my ($text) = @_;
+    my ($value, $unit) = $text =~ /([\d.]+)(\w+)/;
+    return $value * { us => 0.001, ms => 1, s => 1000 }->{$unit};
+}
+
+sub random_token { encode_base64url(join '', map { chr int rand 256 } 1 .. 32) }
+
+# Links nobody has used yet, straight in the table, for one user.
+sub prepare_links {
+    my ($count) = @_;
+    my $role = create_role('Bench role');
+    my $user = create_user(email => 'bench@example.com', role => $role);
+    my ($fh, $file) = tempfile();
+    my $insert = MagicLink::Harness::db()->prepare(
+        q{INSERT INTO extension_magic_link (email, token, expires_at, ip_address, used, created_at, user_id)
+          VALUES ('bench@example.com', ?, now() AT TIME ZONE 'utc' + interval '1 hour', '127.0.0.1',
+                  false, now() AT TIME ZONE 'utc', ?)});
+    for (1 .. $count) {
+        my $token = random_token();
+        $insert->execute(hmac_sha256_hex($token, $MagicLink::Harness::SECRET), $user);
+        print $fh "$token\n";
+    }
+    close $fh;
+    return ($file, $user);
+}
+
+# Directus sessions nobody has refreshed yet, for Directus' own /auth/refresh.
+sub prepare_sessions {
+    my ($count, $user) = @_;
+    my ($fh, $file) = tempfile();
+    my $insert = MagicLink::Harness::db()->prepare(
+        q{INSERT INTO directus_sessions (token, "user", expires) VALUES (?, ?, now() + interval '1 hour')});
+    for (1 .. $count) {
+        my $token = random_token() . random_token();
+        $token = substr $token, 0, 64;
+        $insert->execute($token, $user);
+        print $fh "$token\n";
+    }
+    close $fh;
+    return $file;
+}
+
+my @rows;
+sub row { my ($name, $result, $reference) = @_; push @rows, [$name, @$result, $reference // ''] }
+
+reset_limits();
+row('nginx `return 200` (reference)', wrk("$nginx/ok"));
+row('Directus `GET /server/ping` (reference)', wrk("$directus/server/ping"));
+row('nginx -> Directus `/server/ping` (proxy_pass)', wrk("$nginx/server/ping"));
+row('generate, unknown email (limits raised)',
+    wrk("$nginx/magic-link-api/generate", script => 'post.lua',
+        env => { BODY => '{"email":"nobody@example.com"}' }));
+row('generate refused by the per-client limit (429)',
+    wrk("$nginx/limited/generate", script => 'post.lua',
+        env => { BODY => '{"email":"nobody@example.com"}' }));
+row('verify, invalid token (401)',
+    wrk("$nginx/magic-link-api/verify?token=" . random_token()));
+
+my $links_needed = 600 * $seconds;  # well above Directus' rate
+my ($links, $user) = prepare_links($links_needed);
+row('verify, valid links (session created)',
+    wrk("$nginx/magic-link-api/verify", script => 'tokens.lua',
+        env => { TOKENS_FILE => $links, REQUEST_KIND => 'verify' }));
+my $sessions = prepare_sessions($links_needed, $user);
+row('Directus `POST /auth/refresh` (reference)',
+    wrk("$directus/auth/refresh", script => 'tokens.lua',
+        env => { TOKENS_FILE => $sessions, REQUEST_KIND => 'refresh' }));
+
+chomp(my $cores = `nproc`);
+chomp(my $cpu = `grep -m1 'model name' /proc/cpuinfo | cut -d: -f2`);
+printf "\nwrk, %d connections, %d threads, %ds per row; %s cores (%s), all on 127.0.0.1\n\n",
+    $connections, $threads, $seconds, $cores, $cpu =~ s/^\s+//r;
+print "| What | Requests/s | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|\n";
+printf "| %s | %.0f | %.2f | %.2f | %d |\n", @$_[0 .. 4] for @rows;

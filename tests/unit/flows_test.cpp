@@ -1,0 +1,261 @@
+// The request, redeem and outbox flows with fake backends injected: what each decides, and
+// what it asks of the stores, limits, mailer and Directus.
+#include "unit.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/backend_error.h"
+#include "core/outbox.h"
+#include "core/redeem_link.h"
+#include "core/request_link.h"
+#include "core/token.h"
+
+namespace {
+
+using namespace magic_link;
+
+struct FakeLimiter : RateLimiter {
+  LinkRequestVerdict link_verdict;
+  LimitVerdict redemption_verdict;
+  int failures_counted = 0;
+  bool down = false;
+  LinkRequestVerdict count_link_request(std::string_view, int, std::string_view, int) override {
+    if (down) throw BackendError("redis", "connection refused");
+    return link_verdict;
+  }
+  LimitVerdict check_redemptions(std::string_view, int) override { return redemption_verdict; }
+  void count_failed_redemption(std::string_view) override { ++failures_counted; }
+};
+
+struct FakeStore : LinkStore {
+  RequestOutcome outcome = RequestOutcome::issued;
+  std::vector<LinkRequestRecord> requests;
+  std::optional<ClaimedLink> claimable;
+  int completed = 0, released = 0;
+  std::vector<QueuedMail> queue;
+  std::vector<std::pair<int, std::optional<Milliseconds>>> failures;
+  std::vector<int> sent;
+
+  RequestOutcome record_link_request(const LinkRequestRecord& r) override {
+    requests.push_back(r);
+    return outcome;
+  }
+  std::vector<QueuedMail> claim_due_mail(int, Milliseconds) override { return std::move(queue); }
+  void mail_sent(int id) override { sent.push_back(id); }
+  void mail_failed(int id, const std::string&, std::optional<Milliseconds> retry) override {
+    failures.emplace_back(id, retry);
+  }
+  void delete_old_rows(int) override {}
+  std::optional<ClaimedLink> claim_link(const LinkClaim&) override { return claimable; }
+  void complete_redemption(int, const std::string&, const std::string&) override { ++completed; }
+  void release_claim(int, const std::string&) override { ++released; }
+  std::optional<LinkPreview> preview_link(const std::string&) override { return std::nullopt; }
+};
+
+struct FakeMailer : Mailer {
+  int sent = 0;
+  bool down = false;
+  void send(const MailMessage&) override {
+    if (down) throw BackendError("smtp", "connection refused");
+    ++sent;
+  }
+};
+
+struct FakeDirectus : SessionIssuer {
+  enum class Mode { ok, refuse, down } mode = Mode::ok;
+  DirectusSession refresh(const std::string&, SessionMode) override {
+    if (mode == Mode::refuse) throw DirectusRefused("401");
+    if (mode == Mode::down) throw BackendError("directus", "connection refused");
+    return {"access", "refresh", 900000, {}};
+  }
+};
+
+struct World {
+  Settings settings;
+  Templates templates;
+  Sealer sealer{"0123456789abcdef0123456789abcdef"};
+  FakeLimiter limiter;
+  FakeStore store;
+  FakeMailer mailer;
+  FakeDirectus directus;
+
+  World() {
+    DirectiveValues values;
+    values.set("magic_link_secret", {"0123456789abcdef0123456789abcdef"});
+    values.set("magic_link_public_url", {"https://cms.example.com"});
+    settings = *resolve_settings(
+                    values, [](std::string_view) { return std::nullopt; }, "")
+                    .settings;
+    std::string error;
+    templates = *Templates::load(MAGIC_LINK_TEMPLATES, error);
+  }
+  Backends backends() { return {limiter, store, mailer, directus}; }
+  Outcome request(const std::string& email) {
+    return request_link(settings, templates, sealer, {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}},
+                        backends());
+  }
+};
+
+void client_over_its_limit_gets_429_and_nothing_is_stored(void**) {
+  World world;
+  world.limiter.link_verdict.client = {false, std::chrono::seconds(1200)};
+  const Outcome outcome = world.request("jane@example.com");
+  assert_int_equal(outcome.response.status, 429);
+  assert_string_equal(outcome.response.headers.at(0).first.c_str(), "Retry-After");
+  assert_string_equal(outcome.response.headers.at(0).second.c_str(), "1200");
+  assert_true(world.store.requests.empty());
+}
+
+void every_outcome_gets_the_same_answer(void**) {
+  std::string first;
+  for (auto outcome : {RequestOutcome::issued, RequestOutcome::unknown_user,
+                       RequestOutcome::inactive_user, RequestOutcome::role_refused,
+                       RequestOutcome::rate_limited}) {
+    World world;
+    world.store.outcome = outcome;
+    const Outcome answer = world.request("jane@example.com");
+    assert_int_equal(answer.response.status, 200);
+    if (first.empty()) first = answer.response.body;
+    assert_string_equal(answer.response.body.c_str(), first.c_str());
+    assert_int_equal(answer.mail_queued, outcome == RequestOutcome::issued);
+  }
+}
+
+void email_over_its_limit_is_recorded_as_such(void**) {
+  World world;
+  world.limiter.link_verdict.email = {false, std::chrono::seconds(10)};
+  world.request("jane@example.com");
+  assert_true(world.store.requests.at(0).email_rate_limited);
+}
+
+void only_the_hash_is_stored_and_the_mail_is_sealed(void**) {
+  World world;
+  world.request("jane@example.com");
+  const LinkRequestRecord& record = world.store.requests.at(0);
+  const auto mail = nlohmann::json::parse(*world.sealer.open(record.sealed_mail));
+  const std::string text = mail["text"];
+  const auto at = text.find("token=");
+  assert_true(at != std::string::npos);
+  const std::string token = text.substr(at + 6, 43);
+  assert_true(looks_like_token(token));
+  assert_string_equal(record.token_hash.c_str(), keyed_hash(world.settings.secret, token).c_str());
+  assert_true(record.sealed_mail.find(token) == std::string::npos);
+}
+
+void a_failed_backend_is_a_503_naming_it(void**) {
+  const Outcome outcome =
+      backend_unavailable(BackendError("redis", "no answer in time", true), "request");
+  assert_int_equal(outcome.response.status, 503);
+  assert_non_null(strstr(outcome.log.at(0).text.c_str(), "redis unavailable: no answer in time"));
+}
+
+const std::string kToken = "abcdefghijabcdefghijabcdefghijabcdefghij123";
+
+void redeem(World& world, Redemption& out) {
+  out = redeem_link(world.settings, kToken, {"1.2.3.4", "ua"}, "", SessionMode::json,
+                    world.backends());
+}
+
+ClaimedLink claimed(const World& world) {
+  ClaimedLink link;
+  link.link_id = 7;
+  link.stored_hash = keyed_hash(world.settings.secret, kToken);
+  link.user_id = "u";
+  link.email = "jane@example.com";
+  return link;
+}
+
+void redeeming_spends_the_link_once_directus_made_the_session(void**) {
+  World world;
+  world.store.claimable = claimed(world);
+  Redemption redemption;
+  redeem(world, redemption);
+  assert_int_equal(static_cast<int>(redemption.status), static_cast<int>(Redemption::Status::redeemed));
+  assert_int_equal(world.store.completed, 1);
+  const Outcome answer = api_answer(redemption);
+  assert_int_equal(answer.response.status, 200);
+  const auto body = nlohmann::json::parse(answer.response.body);
+  assert_string_equal(body["data"]["access_token"].get<std::string>().c_str(), "access");
+  assert_true(body["data"]["user"]["first_name"].is_null());
+}
+
+void directus_down_releases_the_link(void**) {
+  World world;
+  world.store.claimable = claimed(world);
+  world.directus.mode = FakeDirectus::Mode::down;
+  Redemption redemption;
+  redeem(world, redemption);
+  assert_int_equal(static_cast<int>(redemption.status),
+                   static_cast<int>(Redemption::Status::unavailable));
+  assert_int_equal(redemption.unavailable_status, 502);
+  assert_int_equal(world.store.released, 1);
+  assert_int_equal(world.store.completed, 0);
+  assert_int_equal(world.limiter.failures_counted, 0);
+}
+
+void directus_refusal_releases_and_counts_a_failure(void**) {
+  World world;
+  world.store.claimable = claimed(world);
+  world.directus.mode = FakeDirectus::Mode::refuse;
+  Redemption redemption;
+  redeem(world, redemption);
+  assert_int_equal(api_answer(redemption).response.status, 401);
+  assert_int_equal(world.store.released, 1);
+  assert_int_equal(world.limiter.failures_counted, 1);
+}
+
+void unknown_links_count_as_failures_and_limits_answer_429(void**) {
+  World world;
+  Redemption redemption;
+  redeem(world, redemption);
+  assert_int_equal(api_answer(redemption).response.status, 401);
+  assert_int_equal(world.limiter.failures_counted, 1);
+
+  world.limiter.redemption_verdict = {false, std::chrono::seconds(60)};
+  redeem(world, redemption);
+  const Outcome limited = api_answer(redemption);
+  assert_int_equal(limited.response.status, 429);
+  assert_string_equal(limited.response.headers.at(0).second.c_str(), "60");
+}
+
+QueuedMail queued(const World& world, int id, int attempts, bool usable) {
+  return {id, world.sealer.seal(serialize({"jane@example.com", "a@b.co", "s", "t", "h"})), attempts,
+          usable};
+}
+
+void outbox_sends_and_backs_off_when_smtp_fails(void**) {
+  World world;
+  world.store.queue = {queued(world, 1, 1, true), queued(world, 2, 1, false)};
+  DeliveryReport report = deliver_due_mail(world.settings, world.sealer, world.backends());
+  assert_int_equal(report.sent, 1);
+  assert_int_equal(report.dropped, 1);
+  assert_int_equal(world.store.sent.at(0), 1);
+  assert_false(world.store.failures.at(0).second.has_value());  // not usable: given up
+
+  world.store.failures.clear();
+  world.mailer.down = true;
+  world.mailer.sent = 0;
+  world.store.queue = {queued(world, 3, 3, true), queued(world, 4, 1, true)};
+  report = deliver_due_mail(world.settings, world.sealer, world.backends());
+  assert_int_equal(report.retrying, 2);
+  assert_int_equal(world.store.failures.at(0).second->count(), 4000);  // third attempt: 4s
+  assert_int_equal(world.store.failures.at(1).second->count(), 1000);
+}
+
+}  // namespace
+
+GroupResult run_flows_tests() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(client_over_its_limit_gets_429_and_nothing_is_stored),
+      cmocka_unit_test(every_outcome_gets_the_same_answer),
+      cmocka_unit_test(email_over_its_limit_is_recorded_as_such),
+      cmocka_unit_test(only_the_hash_is_stored_and_the_mail_is_sealed),
+      cmocka_unit_test(a_failed_backend_is_a_503_naming_it),
+      cmocka_unit_test(redeeming_spends_the_link_once_directus_made_the_session),
+      cmocka_unit_test(directus_down_releases_the_link),
+      cmocka_unit_test(directus_refusal_releases_and_counts_a_failure),
+      cmocka_unit_test(unknown_links_count_as_failures_and_limits_answer_429),
+      cmocka_unit_test(outbox_sends_and_backs_off_when_smtp_fails),
+  };
+  return run_group("flows", tests);
+}
