@@ -52,7 +52,7 @@ subtest 'the API answers the extension contract and the tokens work on Directus'
     like $body->{data}{refresh_token}, qr/\S{20,}/, 'a refresh token';
     ok $body->{data}{expires} > 0, 'expires';
     my $me = users_me($body->{data}{access_token});
-    is $me && $me->{email}, 'ada@example.com', '/users/me answers that user';
+    is $me && $me->{id}, $user_id, '/users/me answers that user';
     my $refreshed = directus('POST', '/auth/refresh', headers => { 'Content-Type' => 'application/json' },
                              body => encode_json({ refresh_token => $body->{data}{refresh_token}, mode => 'json' }));
     is $refreshed->{status}, 200, 'the refresh token refreshes in Directus';
@@ -214,5 +214,5 @@ subtest 'with magic_link_api_get_redeems off only POST redeems' => sub {
 };
 
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';
-unlike error_log_since(0), qr/[A-Za-z0-9_-]{43}/, 'no token in the error log';
+is_deeply [log_leaks()], [], 'no token in the error log';
 done_testing();

@@ -99,7 +99,7 @@ Client client_of(ngx_http_request_t* r) {
 }
 
 ngx_int_t too_large(ngx_http_request_t* r) {
-  ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "magic_link: request refused: body too large");
+  ngx_log_error(NGX_LOG_INFO, request_log(r), 0, "magic_link: request refused: body too large");
   return send(r, json_failure(413, "Request body too large"));
 }
 
@@ -121,7 +121,7 @@ void after_body(ngx_http_request_t* r) noexcept {
     }
     Next(r, *body_format(r), *body);
   } catch (const std::exception& e) {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "magic_link: request failed: %s", e.what());
+    ngx_log_error(NGX_LOG_ERR, request_log(r), 0, "magic_link: request failed: %s", e.what());
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
   }
 }
@@ -129,7 +129,7 @@ void after_body(ngx_http_request_t* r) noexcept {
 template <void (*Next)(ngx_http_request_t*, BodyFormat, const std::string&)>
 ngx_int_t read_body(ngx_http_request_t* r) {
   if (!body_format(r)) {
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+    ngx_log_error(NGX_LOG_INFO, request_log(r), 0,
                   "magic_link: request refused: unsupported content type");
     return send(r, json_failure(415, "Send application/json or application/x-www-form-urlencoded"));
   }
@@ -147,7 +147,7 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
   const MainConf& mcf = main_conf(r);
   auto input = read_link_request(*lcf.settings, format, body, client_of(r));
   if (auto* refused = std::get_if<Outcome>(&input)) {
-    log_lines(r->connection->log, refused->log);
+    log_lines(request_log(r), refused->log);
     const Response& answer = refused->response;
     ngx_http_finalize_request(
         r, send(r, as_page ? link_request_page(*lcf.settings, *lcf.templates, answer, view(r->uri))
@@ -213,7 +213,7 @@ void verify_page_post(ngx_http_request_t* r, BodyFormat format, const std::strin
   const LocationConf& lcf = location_conf(r);
   const std::string action(view(r->uri));
   if (!same_origin(*lcf.settings, header(r, "Origin"), header(r, "Referer"))) {
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+    ngx_log_error(NGX_LOG_WARN, request_log(r), 0,
                   "magic_link: verify refused: cross-origin form post");
     ngx_http_finalize_request(
         r, send(r, notice_page(*lcf.settings, *lcf.templates, 403, "This form expired",
@@ -270,7 +270,7 @@ ngx_int_t content_handler(ngx_http_request_t* r) noexcept try {
       return send(r, json_failure(404, "Not found"));
   }
 } catch (const std::exception& e) {
-  ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "magic_link: internal error: %s", e.what());
+  ngx_log_error(NGX_LOG_ERR, request_log(r), 0, "magic_link: internal error: %s", e.what());
   return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 

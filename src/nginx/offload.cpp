@@ -42,11 +42,11 @@ void job_done(ngx_event_t* event) noexcept {
   r->aio = 0;
   ngx_int_t rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
   try {
-    log_lines(connection->log, job->outcome.log);
+    log_lines(request_log(r), job->outcome.log);
     if (job->outcome.mail_queued) wake_mail_sender();
     rc = send(r, job->outcome.response);
   } catch (const std::exception& e) {
-    ngx_log_error(NGX_LOG_ERR, connection->log, 0, "magic_link: cannot answer: %s", e.what());
+    ngx_log_error(NGX_LOG_ERR, request_log(r), 0, "magic_link: cannot answer: %s", e.what());
   }
   ngx_http_finalize_request(r, rc);
   ngx_http_run_posted_requests(connection);
@@ -61,7 +61,32 @@ bool add_header(ngx_http_request_t* r, std::string_view name, std::string_view v
   return header->key.data && header->value.data;
 }
 
+u_char* redacted_context(ngx_log_t* log, u_char* buf, size_t len) {
+  const auto* ctx = static_cast<ngx_http_log_ctx_t*>(log->data);
+  u_char* p = buf;
+  if (ctx == nullptr || ctx->connection == nullptr) return p;
+  p = ngx_snprintf(p, len, ", client: %V", &ctx->connection->addr_text);
+  const ngx_http_request_t* r = ctx->request;
+  if (r == nullptr) return p;
+  const auto* cscf =
+      static_cast<ngx_http_core_srv_conf_t*>(ngx_http_get_module_srv_conf(r, ngx_http_core_module));
+  p = ngx_snprintf(p, len - (p - buf), ", server: %V, request: \"%V %V\"", &cscf->server_name,
+                   &r->method_name, &r->uri);
+  if (r->headers_in.host != nullptr) {
+    p = ngx_snprintf(p, len - (p - buf), ", host: \"%V\"", &r->headers_in.host->value);
+  }
+  return p;
+}
+
 }  // namespace
+
+ngx_log_t* request_log(ngx_http_request_t* r) {
+  auto* log = static_cast<ngx_log_t*>(ngx_palloc(r->pool, sizeof(ngx_log_t)));
+  if (log == nullptr) return r->connection->log;
+  *log = *r->connection->log;
+  log->handler = redacted_context;
+  return log;
+}
 
 void log_lines(ngx_log_t* log, const std::vector<LogLine>& lines) {
   for (const auto& line : lines) {
@@ -110,7 +135,7 @@ void offload(ngx_http_request_t* r, std::function<Outcome()> work) {
   task->event.data = task;
   task->event.handler = job_done;
   if (ngx_thread_task_post(main_conf(r).thread_pool, task) != NGX_OK) {
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+    ngx_log_error(NGX_LOG_ERR, request_log(r), 0,
                   "magic_link: thread pool queue is full, answering 503");
     Response busy = json_failure(503, "Service temporarily unavailable, please try again");
     busy.headers.emplace_back("Retry-After", "1");

@@ -19,4 +19,9 @@ ngx_int_t send(ngx_http_request_t* r, const Response& response);
 
 void log_lines(ngx_log_t* log, const std::vector<LogLine>& lines);
 
+// The request's log, with nginx's usual context (client, server, request, host) but the request
+// line cut before its query string: links carry their token there, and the module's lines must
+// never show one.
+ngx_log_t* request_log(ngx_http_request_t* r);
+
 }  // namespace magic_link::ngx

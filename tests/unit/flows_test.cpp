@@ -91,8 +91,8 @@ struct World {
   }
   Backends backends() { return {limiter, store, mailer, directus}; }
   Outcome request(const std::string& email) {
-    return request_link(settings, templates, sealer, {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}},
-                        backends());
+    return request_link(settings, templates, sealer,
+                        {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}}, backends());
   }
 };
 
@@ -108,9 +108,9 @@ void client_over_its_limit_gets_429_and_nothing_is_stored(void**) {
 
 void every_outcome_gets_the_same_answer(void**) {
   std::string first;
-  for (auto outcome : {RequestOutcome::issued, RequestOutcome::unknown_user,
-                       RequestOutcome::inactive_user, RequestOutcome::role_refused,
-                       RequestOutcome::rate_limited}) {
+  for (auto outcome :
+       {RequestOutcome::issued, RequestOutcome::unknown_user, RequestOutcome::inactive_user,
+        RequestOutcome::role_refused, RequestOutcome::rate_limited}) {
     World world;
     world.store.outcome = outcome;
     const Outcome answer = world.request("jane@example.com");
@@ -170,7 +170,8 @@ void redeeming_spends_the_link_once_directus_made_the_session(void**) {
   world.store.claimable = claimed(world);
   Redemption redemption;
   redeem(world, redemption);
-  assert_int_equal(static_cast<int>(redemption.status), static_cast<int>(Redemption::Status::redeemed));
+  assert_int_equal(static_cast<int>(redemption.status),
+                   static_cast<int>(Redemption::Status::redeemed));
   assert_int_equal(world.store.completed, 1);
   const Outcome answer = api_answer(redemption);
   assert_int_equal(answer.response.status, 200);

@@ -17,8 +17,8 @@ use JSON::PP ();
 use MIME::QuotedPrint qw(decode_qp);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus post_json post_form sql sql_do
-                 create_user create_role mails_to wait_for_mails clear_mail decoded token_in reset_limits
+our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus log_leaks post_json post_form sql sql_do
+                 create_user create_role mails_to wait_for_mails wait_for_outbox clear_mail decoded token_in reset_limits
                  error_log_since services wait_until);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
@@ -84,10 +84,13 @@ sub stop_nginx {
 }
 
 # Starts nginx with config(%opts), replacing a running one; dies with the log when it fails.
+# The error log runs on across restarts, so a suite can check everything it caused.
+my $fresh = 1;
 sub start_nginx {
     my (%opts) = @_;
     stop_nginx();
-    remove_tree($root);
+    remove_tree($root) if $fresh;
+    $fresh = 0;
     make_path("$root/conf", "$root/logs", "$root/tmp");
     open my $out, '>', "$root/conf/nginx.conf" or die $!;
     print $out config(%opts);
@@ -143,18 +146,13 @@ sub db {
 sub sql { my ($query, @binds) = @_; return db()->selectall_arrayref($query, { Slice => {} }, @binds) }
 sub sql_do { my ($query, @binds) = @_; return db()->do($query, undef, @binds) }
 
-# A role whose users may use the Data Studio (and so read /users/me), as Directus 11+ grants it:
-# through a policy with app access.
+# A role with no policy: its users are API users, like the frontends magic links serve. (Roles
+# with app access would take Directus seats, and an unlicensed Directus 12 locks logins of
+# non-admins once its few core seats are taken.)
 sub create_role {
     my ($name) = @_;
-    my ($role) = db()->selectrow_array(
+    return db()->selectrow_array(
         'INSERT INTO directus_roles (id, name) VALUES (gen_random_uuid(), ?) RETURNING id', undef, $name);
-    my ($policy) = db()->selectrow_array(
-        'INSERT INTO directus_policies (id, name, app_access) VALUES (gen_random_uuid(), ?, true)
-         RETURNING id', undef, $name);
-    sql_do('INSERT INTO directus_access (id, role, policy) VALUES (gen_random_uuid(), ?, ?)',
-           $role, $policy);
-    return $role;
 }
 
 # A Directus user (status 'active' unless told), by plain SQL as Directus itself stores it.
@@ -181,6 +179,12 @@ sub mails_to {
         push @mails, $raw if $raw =~ /^X-RcptTo: \Q$address\E\s*$/mi;
     }
     return @mails;
+}
+
+# Waits until every queued mail was sent or given up.
+sub wait_for_outbox {
+    return wait_until(sub { sql('SELECT count(*) AS n FROM extension_magic_link_outbox')->[0]{n} == 0 },
+                      $_[0] // 10);
 }
 
 # Waits until `count` mails reached `address` (or the timeout passed) and returns them.
@@ -228,6 +232,14 @@ sub error_log_since {
     seek $log, $offset // 0, 0;
     my $text = do { local $/; <$log> } // '';
     return wantarray ? ($text, ($offset // 0) + length $text) : $text;
+}
+
+# Error-log entries that show a token (43+ URL-safe characters): any entry of the module, at any
+# level, and any entry at info level or above. nginx's own debug entries print request lines and
+# response headers (a multi-line entry runs until the next timestamp), which no module can change.
+sub log_leaks {
+    my @entries = split /\n(?=\d{4}\/\d\d\/\d\d )/, scalar error_log_since(0);
+    return grep { /[A-Za-z0-9_-]{43}/ && (/magic_link:/ || !/^\S+ \S+ \[debug\]/) } @entries;
 }
 
 # Stops or starts test services: services('stop', 'redis').
