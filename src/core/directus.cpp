@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/backend_error.h"
+#include "core/curl_util.h"
 
 namespace magic_link {
 namespace {
@@ -44,10 +45,6 @@ std::string string_field(const nlohmann::json& object, const char* name) {
   return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
 }
 
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-
 }  // namespace
 
 DirectusClient::DirectusClient(Url internal_url, Milliseconds timeout)
@@ -69,8 +66,7 @@ DirectusSession DirectusClient::refresh(const std::string& session_token, Sessio
           ? nlohmann::json{{"refresh_token", session_token}, {"mode", "json"}}.dump()
           : R"({"mode":"cookie"})";
   const std::string cookie = "directus_refresh_token=" + session_token;
-  std::unique_ptr<curl_slist, SlistDeleter> headers(
-      curl_slist_append(nullptr, "Content-Type: application/json"));
+  CurlSlist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
   Exchange exchange;
 
   curl_easy_reset(curl_);
@@ -83,9 +79,7 @@ DirectusSession DirectusClient::refresh(const std::string& session_token, Sessio
   curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &exchange);
   curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, collect_header);
   curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &exchange);
-  curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-  curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
-  curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+  set_timeouts(curl_, timeout_);
   const CURLcode result = curl_easy_perform(curl_);
   if (result != CURLE_OK) {
     throw BackendError("directus", std::string("refresh failed: ") + curl_easy_strerror(result),

@@ -1,7 +1,6 @@
 #include "core/mail.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <ctime>
@@ -10,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/backend_error.h"
+#include "core/curl_util.h"
+#include "core/encoding.h"
 #include "core/token.h"
 
 namespace magic_link {
@@ -24,15 +25,10 @@ std::string rfc5322_date() {
   return text;
 }
 
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
 struct MimeDeleter {
   void operator()(curl_mime* mime) const { curl_mime_free(mime); }
 };
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-void append(Slist& list, const std::string& line) {
+void append(CurlSlist& list, const std::string& line) {
   curl_slist* grown = curl_slist_append(list.get(), line.c_str());
   if (grown == nullptr) throw std::bad_alloc();
   list.release();
@@ -109,12 +105,7 @@ std::string encode_header_word(std::string_view text) {
   const bool plain =
       std::all_of(text.begin(), text.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
   if (plain) return std::string(text);
-  std::string encoded(4 * ((text.size() + 2) / 3) + 1, '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
-                                      reinterpret_cast<const unsigned char*>(text.data()),
-                                      static_cast<int>(text.size()));
-  encoded.resize(static_cast<size_t>(written));
-  return "=?UTF-8?B?" + encoded + "?=";
+  return "=?UTF-8?B?" + base64(text) + "?=";
 }
 
 SmtpMailer::SmtpMailer(SmtpSettings smtp, Milliseconds timeout)
@@ -139,9 +130,9 @@ void SmtpMailer::send(const MailMessage& mail) {
   const std::string sender = envelope_address(mail.from);
   const std::string domain = sender.substr(sender.find('@') + 1);
 
-  Slist recipients;
+  CurlSlist recipients;
   append(recipients, "<" + mail.to + ">");
-  Slist headers;
+  CurlSlist headers;
   append(headers, "Date: " + rfc5322_date());
   append(headers, "From: " + mail.from);
   append(headers, "To: <" + mail.to + ">");
@@ -157,7 +148,7 @@ void SmtpMailer::send(const MailMessage& mail) {
   curl_mimepart* body = curl_mime_addpart(message.get());
   curl_mime_subparts(body, alternatives.release());
   curl_mime_type(body, "multipart/alternative");
-  Slist inline_disposition;
+  CurlSlist inline_disposition;
   append(inline_disposition, "Content-Disposition: inline");
   curl_mime_headers(body, inline_disposition.release(), /*take_ownership=*/1);
 
@@ -172,9 +163,7 @@ void SmtpMailer::send(const MailMessage& mail) {
     curl_easy_setopt(curl_, CURLOPT_USERNAME, smtp_.user.c_str());
     curl_easy_setopt(curl_, CURLOPT_PASSWORD, smtp_.password.c_str());
   }
-  curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-  curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
-  curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+  set_timeouts(curl_, timeout_);
   const CURLcode result = curl_easy_perform(curl_);
   if (result != CURLE_OK) {
     throw BackendError("smtp", std::string("delivery failed: ") + curl_easy_strerror(result),

@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "core/encoding.h"
 #include "core/token.h"
 
 namespace magic_link {
@@ -18,26 +19,6 @@ using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_f
 
 const unsigned char* bytes(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
-}
-
-std::string base64(std::string_view raw) {
-  std::string text(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text.data()), bytes(raw),
-                                      static_cast<int>(raw.size()));
-  text.resize(static_cast<size_t>(written));
-  return text;
-}
-
-std::optional<std::string> unbase64(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string raw(3 * text.size() / 4 + 1, '\0');
-  const int written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()), bytes(text),
-                                      static_cast<int>(text.size()));
-  if (written < 0) return std::nullopt;
-  size_t padding = 0;
-  for (size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) ++padding;
-  raw.resize(static_cast<size_t>(written) - padding);
-  return raw;
 }
 
 }  // namespace

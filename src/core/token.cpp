@@ -1,5 +1,7 @@
 #include "core/token.h"
 
+#include "core/encoding.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -15,17 +17,6 @@ namespace {
 constexpr size_t kTokenBytes = 32;
 constexpr size_t kTokenLength = 43;  // base64url of 32 bytes, unpadded
 
-std::string base64url(const unsigned char* data, size_t size) {
-  std::string text(4 * ((size + 2) / 3) + 1, '\0');
-  const int written =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text.data()), data, static_cast<int>(size));
-  text.resize(static_cast<size_t>(written));
-  while (!text.empty() && text.back() == '=') text.pop_back();
-  std::replace(text.begin(), text.end(), '+', '-');
-  std::replace(text.begin(), text.end(), '/', '_');
-  return text;
-}
-
 }  // namespace
 
 std::string random_text(size_t bytes) {
@@ -33,7 +24,7 @@ std::string random_text(size_t bytes) {
   if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
     throw std::runtime_error("RAND_bytes failed");
   }
-  return base64url(random.data(), random.size());
+  return base64url(std::string_view(reinterpret_cast<const char*>(random.data()), random.size()));
 }
 
 std::string new_token() {

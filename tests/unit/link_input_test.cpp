@@ -5,6 +5,7 @@
 
 #include "core/body.h"
 #include "core/email.h"
+#include "core/encoding.h"
 #include "core/redirect.h"
 #include "core/token.h"
 
@@ -126,6 +127,16 @@ void keyed_hash_matches_rfc4231(void**) {
   assert_false(same_secret("abc", "abcd"));
 }
 
+void base64_round_trips(void**) {
+  for (const std::string& raw :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\xfe", 3)}) {
+    assert_true(unbase64(base64(raw)) == raw);
+  }
+  assert_string_equal(base64("hi?>").c_str(), "aGk/Pg==");
+  assert_string_equal(base64url("hi?>").c_str(), "aGk_Pg");
+  assert_false(unbase64("abc").has_value());
+}
+
 }  // namespace
 
 GroupResult run_link_input_tests() {
@@ -139,6 +150,7 @@ GroupResult run_link_input_tests() {
       cmocka_unit_test(flags_broken_and_ambiguous_bodies),
       cmocka_unit_test(tokens_are_random_and_well_formed),
       cmocka_unit_test(keyed_hash_matches_rfc4231),
+      cmocka_unit_test(base64_round_trips),
   };
   return run_group("link input", tests);
 }
