@@ -8,16 +8,20 @@ use MIME::Base64 qw(encode_base64url);
 use MagicLink::Harness;
 
 my $seconds = shift // 10;
-my $connections = 16;
-my $threads = 2;
+my $connections = $ENV{BENCH_CONNECTIONS} // 16;
+my $threads = $ENV{BENCH_THREADS} // 2;
 my $directus = "http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT}";
 my $nginx = 'http://127.0.0.1:' . nginx_port();
 
 start_nginx(
-    http => <<'HTTP',
+    log_level => 'warn',
+    # A pool of 4 threads: it also caps concurrent calls into single-threaded Directus.
+    main => $ENV{BENCH_MAIN} // 'thread_pool magic_link threads=4 max_queue=4096;',
+    http => <<"HTTP",
     magic_link_max_requests_per_hour 1000000;
     magic_link_max_requests_per_ip_per_hour 1000000000;
     magic_link_max_failed_verifies_per_ip_per_hour 1000000000;
+    @{[ $ENV{BENCH_HTTP} // 'magic_link_thread_pool magic_link;' ]}
 HTTP
     server => <<"SERVER");
         location = /ok { return 200 "ok"; }
@@ -100,7 +104,7 @@ row('generate refused by the per-client limit (429)',
 row('verify, invalid token (401)',
     wrk("$nginx/magic-link-api/verify?token=" . random_token()));
 
-my $links_needed = 600 * $seconds;  # well above Directus' rate
+my $links_needed = 1000 * $seconds;  # well above Directus' rate
 my ($links, $user) = prepare_links($links_needed);
 row('verify, valid links (session created)',
     wrk("$nginx/magic-link-api/verify", script => 'tokens.lua',
@@ -112,7 +116,9 @@ row('Directus `POST /auth/refresh` (reference)',
 
 chomp(my $cores = `nproc`);
 chomp(my $cpu = `grep -m1 'model name' /proc/cpuinfo | cut -d: -f2`);
-printf "\nwrk, %d connections, %d threads, %ds per row; %s cores (%s), all on 127.0.0.1\n\n",
-    $connections, $threads, $seconds, $cores, $cpu =~ s/^\s+//r;
+printf "\nwrk, %d connections, %d threads, %ds per row; %s cores (%s), all on 127.0.0.1;\n"
+    . "nginx: 1 worker, error_log warn, %s\n\n",
+    $connections, $threads, $seconds, $cores, $cpu =~ s/^\s+//r,
+    $ENV{BENCH_MAIN} // 'thread_pool magic_link threads=4';
 print "| What | Requests/s | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|\n";
 printf "| %s | %.0f | %.2f | %.2f | %d |\n", @$_[0 .. 4] for @rows;

@@ -31,7 +31,6 @@ CREATE INDEX IF NOT EXISTS idx_magic_link_created_at ON extension_magic_link(cre
 ALTER TABLE extension_magic_link
   ADD COLUMN IF NOT EXISTS user_id uuid,
   ADD COLUMN IF NOT EXISTS superseded_at timestamp,
-  ADD COLUMN IF NOT EXISTS claimed_until timestamp,
   ADD COLUMN IF NOT EXISTS used_at timestamp,
   ADD COLUMN IF NOT EXISTS used_ip varchar(255),
   ADD COLUMN IF NOT EXISTS used_user_agent text,
@@ -92,10 +91,10 @@ BEGIN
 END
 $fn$;
 
--- One round trip per redemption: lease the link, check its user again, open a session row.
+-- One round trip per redemption: spend the link, check its user again, open a session row.
 CREATE OR REPLACE FUNCTION extension_magic_link_claim(
   p_token_hash text, p_allowed_roles text[], p_disallowed_roles text[], p_session_token text,
-  p_ip text, p_user_agent text, p_origin text, p_lease_ms integer)
+  p_ip text, p_user_agent text, p_origin text)
 RETURNS TABLE (link_id integer, stored_hash text, user_id uuid, email text, first_name text,
                last_name text, after_login_url text)
 LANGUAGE plpgsql AS $fn$
@@ -104,13 +103,12 @@ DECLARE
   link record;
   person record;
 BEGIN
-  -- Concurrent claims queue on the row lock; after the first commits, the others no longer
-  -- match, so exactly one wins.
-  UPDATE extension_magic_link AS l
-     SET claimed_until = now_utc + make_interval(secs => p_lease_ms / 1000.0)
+  -- Concurrent claims queue on the row lock; once the first commits, the row no longer matches
+  -- for the others (PostgreSQL re-checks it), so exactly one wins.
+  SELECT l.id, l.token, l.user_id, l.after_login_url INTO link FROM extension_magic_link AS l
    WHERE l.token = p_token_hash AND l.token <> '' AND NOT l.used AND l.superseded_at IS NULL
-     AND l.expires_at > now_utc AND (l.claimed_until IS NULL OR l.claimed_until < now_utc)
-  RETURNING l.id, l.token, l.user_id, l.after_login_url INTO link;
+     AND l.expires_at > now_utc
+     FOR UPDATE;
   IF link.id IS NULL THEN RETURN; END IF;
   SELECT u.id, u.email, u.first_name, u.last_name, u.status, u.role INTO person
     FROM directus_users AS u WHERE u.id = link.user_id;
@@ -118,9 +116,11 @@ BEGIN
      OR (cardinality(p_allowed_roles) > 0
          AND coalesce(person.role::text <> ALL(p_allowed_roles), true))
      OR person.role::text = ANY(p_disallowed_roles) THEN
-    UPDATE extension_magic_link SET claimed_until = NULL WHERE id = link.id;
     RETURN;
   END IF;
+  UPDATE extension_magic_link
+     SET used = true, used_at = now_utc, used_ip = p_ip, used_user_agent = p_user_agent
+   WHERE id = link.id;
   -- Directus turns this row into a real session on /auth/refresh, within the minute.
   INSERT INTO directus_sessions (token, "user", expires, ip, user_agent, origin)
   VALUES (p_session_token, person.id, now() + interval '1 minute', p_ip, p_user_agent, p_origin);
@@ -177,19 +177,12 @@ DELETE FROM extension_magic_link
 )sql";
 
 constexpr const char* kClaim =
-    "SELECT * FROM extension_magic_link_claim($1, $2::text[], $3::text[], $4, $5, $6, $7, "
-    "$8::integer)";
-
-constexpr const char* kComplete = R"sql(
-UPDATE extension_magic_link
-   SET used = true, used_at = (now() AT TIME ZONE 'utc'), used_ip = $2, used_user_agent = $3,
-       claimed_until = NULL
- WHERE id = $1::integer
-)sql";
+    "SELECT * FROM extension_magic_link_claim($1, $2::text[], $3::text[], $4, $5, $6, $7)";
 
 constexpr const char* kRelease = R"sql(
 WITH session AS (DELETE FROM directus_sessions WHERE token = $2)
-UPDATE extension_magic_link SET claimed_until = NULL WHERE id = $1::integer
+UPDATE extension_magic_link SET used = false, used_at = NULL, used_ip = NULL, used_user_agent = NULL
+ WHERE id = $1::integer
 )sql";
 
 constexpr const char* kPreview = R"sql(
@@ -282,18 +275,13 @@ void PgLinkStore::delete_old_rows(int retention_days) {
 }
 
 std::optional<ClaimedLink> PgLinkStore::claim_link(const LinkClaim& c) {
-  const PgResult result = ready().run(
-      "claim", kClaim,
-      {c.token_hash, text_array(c.allowed_roles), text_array(c.disallowed_roles), c.session_token,
-       c.client_ip, c.user_agent, c.origin, std::to_string(c.lease.count())});
+  const PgResult result =
+      ready().run("claim", kClaim,
+                  {c.token_hash, text_array(c.allowed_roles), text_array(c.disallowed_roles),
+                   c.session_token, c.client_ip, c.user_agent, c.origin});
   if (result.rows() == 0) return std::nullopt;
   return ClaimedLink{result.integer(0, 0), result.text(0, 1), result.text(0, 2), result.text(0, 3),
                      result.text(0, 4),    result.text(0, 5), result.text(0, 6)};
-}
-
-void PgLinkStore::complete_redemption(int link_id, const std::string& client_ip,
-                                      const std::string& user_agent) {
-  ready().run("complete", kComplete, {std::to_string(link_id), client_ip, user_agent});
 }
 
 void PgLinkStore::release_claim(int link_id, const std::string& session_token) {

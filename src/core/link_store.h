@@ -42,7 +42,6 @@ struct LinkClaim {
   std::vector<std::string> allowed_roles;
   std::vector<std::string> disallowed_roles;
   std::string session_token;  // for the short-lived directus_sessions row
-  Milliseconds lease{0};      // how long other redemptions of the link are held off
 };
 
 struct ClaimedLink {
@@ -80,13 +79,11 @@ class LinkStore {
   // Deletes expired unused links and rows older than the audit retention.
   virtual void delete_old_rows(int retention_days) = 0;
 
-  // Leases a usable link (unused, not superseded, not expired, not leased) whose user is still
-  // active with an allowed role, and inserts a short-lived directus_sessions row for that user.
-  // Of concurrent claims of one link exactly one gets it; nothing for every other case.
+  // Spends a usable link (unused, not superseded, not expired) whose user is still active with
+  // an allowed role, recording when and from where, and inserts a short-lived directus_sessions
+  // row for that user. Of concurrent claims of one link exactly one gets it; nothing for every
+  // other case.
   virtual std::optional<ClaimedLink> claim_link(const LinkClaim& claim) = 0;
-  // The session was created: the link is spent, with when and from where.
-  virtual void complete_redemption(int link_id, const std::string& client_ip,
-                                   const std::string& user_agent) = 0;
   // The session was not created: the link is usable again and the session row goes.
   virtual void release_claim(int link_id, const std::string& session_token) = 0;
   virtual std::optional<LinkPreview> preview_link(const std::string& token_hash) = 0;
@@ -103,8 +100,6 @@ class PgLinkStore final : public LinkStore {
                    std::optional<Milliseconds> retry_in) override;
   void delete_old_rows(int retention_days) override;
   std::optional<ClaimedLink> claim_link(const LinkClaim& claim) override;
-  void complete_redemption(int link_id, const std::string& client_ip,
-                           const std::string& user_agent) override;
   void release_claim(int link_id, const std::string& session_token) override;
   std::optional<LinkPreview> preview_link(const std::string& token_hash) override;
 

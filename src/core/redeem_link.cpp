@@ -54,7 +54,7 @@ Redemption redeem_link(const Settings& settings, const std::string& token, const
     const std::string session_token = random_text(48);
     auto link = backends.store.claim_link({hash, client.ip, client.user_agent, origin,
                                            settings.allowed_roles, settings.disallowed_roles,
-                                           session_token, settings.directus_timeout * 2});
+                                           session_token});
     // The index found it by hash; the constant-time comparison is defence in depth.
     if (!link || !same_secret(link->stored_hash, hash)) {
       return count_failure("no usable link (unknown, expired, used, superseded or user refused)");
@@ -62,7 +62,6 @@ Redemption redeem_link(const Settings& settings, const std::string& token, const
     try {
       Redemption redeemed;
       redeemed.session = backends.directus.refresh(session_token, mode);
-      backends.store.complete_redemption(link->link_id, client.ip, client.user_agent);
       redeemed.status = Redemption::Status::redeemed;
       redeemed.link = std::move(*link);
       redeemed.log.push_back(

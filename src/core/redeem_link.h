@@ -27,8 +27,9 @@ struct Redemption {
   std::vector<LogLine> log;
 };
 
-// Runs on a pool thread. The link is spent only once Directus created the session; a client's
-// failures count towards its limit, so guessing tokens is hopeless.
+// Runs on a pool thread. The claim spends the link; if Directus then fails to create the
+// session, the claim is released and the link works again. A client's failures count towards
+// its limit, so guessing tokens is hopeless.
 Redemption redeem_link(const Settings& settings, const std::string& token, const Client& client,
                        const std::string& origin, SessionMode mode, Backends backends);
 

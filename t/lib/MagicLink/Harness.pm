@@ -35,7 +35,8 @@ for my $name (qw(TEST_NGINX_LOAD_MODULES TEST_NGINX_PG_PORT TEST_NGINX_REDIS_POR
 
 sub nginx_port { $port }
 
-# The module's settings for the test services; `http` and `server` add directives.
+# The module's settings for the test services; `main`, `http` and `server` add directives,
+# `log_level` sets the error log's (default debug).
 sub config {
     my (%opts) = @_;
     my $modules = join '', map { "load_module $_;\n" } split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
@@ -44,8 +45,9 @@ sub config {
 $modules${user}worker_processes 1;
 daemon on;
 master_process on;
-error_log logs/error.log debug;
+error_log logs/error.log @{[ $opts{log_level} // 'debug' ]};
 pid logs/nginx.pid;
+@{[ $opts{main} // '' ]}
 events { worker_connections 1024; }
 http {
     access_log off;
