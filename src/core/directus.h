@@ -8,6 +8,7 @@
 #include "core/settings.h"
 
 typedef void CURL;
+struct curl_slist;
 
 namespace magic_link {
 
@@ -35,6 +36,8 @@ class SessionIssuer {
   // Exchanges a session row's token for a real session: POST {internal URL}/auth/refresh.
   // Throws DirectusRefused, or BackendError("directus", ...) when Directus is down or slow.
   virtual DirectusSession refresh(const std::string& session_token, SessionMode mode) = 0;
+  // Whose session an access token is: GET {internal URL}/users/me. Same errors as refresh.
+  virtual std::string current_user_id(const std::string& access_token) = 0;
 };
 
 // libcurl, one handle per thread (keep-alive to Directus between requests).
@@ -46,9 +49,15 @@ class DirectusClient final : public SessionIssuer {
   DirectusClient& operator=(const DirectusClient&) = delete;
 
   DirectusSession refresh(const std::string& session_token, SessionMode mode) override;
+  std::string current_user_id(const std::string& access_token) override;
 
  private:
-  std::string refresh_url_;
+  struct Answer;
+  // Sends one request and returns Directus' answer; throws on transport errors and 5xx.
+  Answer call(const std::string& url, const std::string* body, curl_slist* headers,
+              const std::string* cookie);
+
+  std::string base_url_;
   Milliseconds timeout_;
   CURL* curl_;
 };

@@ -192,6 +192,8 @@ SELECT email, ceil(extract(epoch FROM expires_at - (now() AT TIME ZONE 'utc')) /
    AND expires_at > (now() AT TIME ZONE 'utc')
 )sql";
 
+constexpr const char* kUserEmail = "SELECT email FROM directus_users WHERE id = $1::uuid";
+
 // PostgreSQL's array literal, each element quoted.
 std::string text_array(const std::vector<std::string>& items) {
   std::string literal = "{";
@@ -292,6 +294,12 @@ std::optional<LinkPreview> PgLinkStore::preview_link(const std::string& token_ha
   const PgResult result = ready().run("preview", kPreview, {token_hash});
   if (result.rows() == 0) return std::nullopt;
   return LinkPreview{result.text(0, 0), result.integer(0, 1)};
+}
+
+std::optional<std::string> PgLinkStore::user_email(const std::string& user_id) {
+  const PgResult result = ready().run("user_email", kUserEmail, {user_id});
+  if (result.rows() == 0) return std::nullopt;
+  return result.text(0, 0);
 }
 
 }  // namespace magic_link

@@ -87,6 +87,8 @@ class LinkStore {
   // The session was not created: the link is usable again and the session row goes.
   virtual void release_claim(int link_id, const std::string& session_token) = 0;
   virtual std::optional<LinkPreview> preview_link(const std::string& token_hash) = 0;
+  // The email of a Directus user, for pages that say who is signed in.
+  virtual std::optional<std::string> user_email(const std::string& user_id) = 0;
 };
 
 class PgLinkStore final : public LinkStore {
@@ -102,6 +104,7 @@ class PgLinkStore final : public LinkStore {
   std::optional<ClaimedLink> claim_link(const LinkClaim& claim) override;
   void release_claim(int link_id, const std::string& session_token) override;
   std::optional<LinkPreview> preview_link(const std::string& token_hash) override;
+  std::optional<std::string> user_email(const std::string& user_id) override;
 
  private:
   PgConnection& ready();

@@ -44,6 +44,35 @@ Response confirm_page(const Settings& settings, const Templates& templates, cons
                {"action", std::string(action)}});
 }
 
+Response request_page(const Settings& settings, const Templates& templates,
+                      std::string_view action) {
+  return page(settings, templates, 200,
+              {{"title", "Sign in"},
+               {"notice", "yes"},
+               {"heading", "Sign in to " + settings.site_name},
+               {"message",
+                "Enter your email address and we will send you a link that signs you "
+                "in. No password needed."},
+               {"request_form", "yes"},
+               {"action", std::string(action)}});
+}
+
+Response account_page(const Settings& settings, const Templates& templates, std::string_view email,
+                      std::string_view user_id) {
+  return page(settings, templates, 200,
+              {{"title", "Signed in"},
+               {"signed_in", "yes"},
+               {"email", std::string(email)},
+               {"user_id", std::string(user_id)}});
+}
+
+Response signed_out_page(const Settings& settings, const Templates& templates,
+                         std::string_view login_path) {
+  return page(
+      settings, templates, 200,
+      {{"title", "Not signed in"}, {"signed_out", "yes"}, {"login_path", std::string(login_path)}});
+}
+
 Response notice_page(const Settings& settings, const Templates& templates, int status,
                      std::string_view heading, std::string_view message, std::string_view action) {
   return page(settings, templates, status,

@@ -21,6 +21,18 @@ Response confirm_page(const Settings& settings, const Templates& templates, cons
 Response redemption_page(const Settings& settings, const Templates& templates,
                          const Redemption& redemption, std::string_view action);
 
+// The sign-in form: an email field that posts to `action`.
+Response request_page(const Settings& settings, const Templates& templates,
+                      std::string_view action);
+
+// "Signed in as EMAIL" (the Directus user `user_id`).
+Response account_page(const Settings& settings, const Templates& templates, std::string_view email,
+                      std::string_view user_id);
+
+// Not signed in: a link to the sign-in form at `login_path`.
+Response signed_out_page(const Settings& settings, const Templates& templates,
+                         std::string_view login_path);
+
 // After a new link was requested from a page.
 Response check_email_page(const Settings& settings, const Templates& templates);
 

@@ -3,6 +3,7 @@
 #include <exception>
 #include <optional>
 
+#include "core/account.h"
 #include "core/backends.h"
 #include "core/pages.h"
 #include "core/redeem_link.h"
@@ -25,8 +26,8 @@ ngx_int_t refuse_method(ngx_http_request_t* r, const char* allowed) {
   return send(r, refused);
 }
 
-// The part of the URI after the location's prefix: "" for the API root, "generate", ...
-std::string_view api_action(ngx_http_request_t* r) {
+// The part of the URI after the location's prefix: "" for the root, "generate", "success", ...
+std::string_view sub_path(ngx_http_request_t* r) {
   const auto* clcf =
       static_cast<ngx_http_core_loc_conf_t*>(ngx_http_get_module_loc_conf(r, ngx_http_core_module));
   std::string_view uri = view(r->uri);
@@ -186,7 +187,7 @@ void api_verify(ngx_http_request_t* r, BodyFormat format, const std::string& bod
 }
 
 ngx_int_t serve_api(ngx_http_request_t* r) {
-  const std::string_view action = api_action(r);
+  const std::string_view action = sub_path(r);
   if (action.empty()) {
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD");
     return send(r, text(200, std::string(kLiveness)));
@@ -258,6 +259,44 @@ ngx_int_t serve_verify_page(ngx_http_request_t* r) {
       });
 }
 
+// The demo pages: the sign-in form, and who this browser is signed in as.
+void ui_request(ngx_http_request_t* r, BodyFormat format, const std::string& body) {
+  request_link_then(r, format, body, /*as_page=*/true);
+}
+
+// The browser's Directus refresh cookie, read with nginx's own cookie parser.
+std::string refresh_cookie(ngx_http_request_t* r) {
+  ngx_str_t name = ngx_string("directus_refresh_token");
+  ngx_str_t value{0, nullptr};
+  if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &name, &value) == NGX_DECLINED) {
+    return {};
+  }
+  return std::string(view(value));
+}
+
+ngx_int_t serve_ui(ngx_http_request_t* r) {
+  const std::string_view page = sub_path(r);
+  const LocationConf& lcf = location_conf(r);
+  const auto* clcf =
+      static_cast<ngx_http_core_loc_conf_t*>(ngx_http_get_module_loc_conf(r, ngx_http_core_module));
+  if (page.empty()) {
+    if (r->method & NGX_HTTP_POST) return read_body<ui_request>(r);
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD, POST");
+    return send(r, request_page(*lcf.settings, *lcf.templates, view(r->uri)));
+  }
+  if (page == "success") {
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD");
+    if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return offload_from_handler(r, [settings = lcf.settings, templates = lcf.templates,
+                                    shared = main_conf(r).shared, cookie = refresh_cookie(r),
+                                    login_path = std::string(view(clcf->name))] {
+      return signed_in_page(*settings, *templates, cookie, login_path, thread_backends(*shared));
+    });
+  }
+  return send(r, notice_page(*lcf.settings, *lcf.templates, 404, "Page not found",
+                             "Sign in with your email below.", view(clcf->name)));
+}
+
 }  // namespace
 
 ngx_int_t content_handler(ngx_http_request_t* r) noexcept try {
@@ -266,6 +305,8 @@ ngx_int_t content_handler(ngx_http_request_t* r) noexcept try {
       return serve_api(r);
     case Endpoint::verify:
       return serve_verify_page(r);
+    case Endpoint::ui:
+      return serve_ui(r);
     default:
       return send(r, json_failure(404, "Not found"));
   }
