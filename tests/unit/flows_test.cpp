@@ -52,6 +52,7 @@ struct FakeStore : LinkStore {
   }
   void release_claim(int, const std::string&) override { ++released; }
   std::optional<LinkPreview> preview_link(const std::string&) override { return std::nullopt; }
+  std::optional<std::string> user_email(const std::string&) override { return std::nullopt; }
 };
 
 struct FakeMailer : Mailer {
@@ -70,6 +71,7 @@ struct FakeDirectus : SessionIssuer {
     if (mode == Mode::down) throw BackendError("directus", "connection refused");
     return {"access", "refresh", 900000, {}};
   }
+  std::string current_user_id(const std::string&) override { return "u"; }
 };
 
 struct World {

@@ -1,0 +1,315 @@
+// The whole magic-link login in a real browser (Debian's chromium driven by playwright-core):
+// ask for a link on the sign-in page, take it from the SMTP sink's maildir, open it, press
+// "Sign in", land on the success page, and check the browser now holds a Directus session.
+//
+// Run by t/040-browser.t. Prints one JSON line per step on stdout,
+//   {"step":"...","ok":true|false,"detail":"..."}
+// always every step of STEPS, in order (steps after a failure: ok false, "not run"), then
+// {"done":true,"failed":N}. Exit status 0 when every step passed, 1 otherwise, 2 on bad usage.
+//
+// Environment:
+//   BASE_URL            nginx with the module, e.g. http://127.0.0.1:1996 (= magic_link_public_url)
+//   TEST_NGINX_MAILDIR  the SMTP sink's maildir (each mail a file in new/)
+//   DIRECTUS_URL        Directus itself (for /users/me with the access token); default BASE_URL
+//   SCREENSHOT_DIR      where each step's screenshot goes (created); default: none taken
+//   EMAIL               the Directus user who signs in (must exist and be active)
+//   USER_ID             that user's id (optional: /users/me must answer it)
+//   LOGIN_PATH          the sign-in page, default /magic-link-ui
+//   SUCCESS_PATH        the after-login target, default /magic-link-ui/success
+//   CHROMIUM            the browser binary, default /usr/bin/chromium
+//   STEP_TIMEOUT_MS     timeout of each browser action, default 15000
+
+import { chromium } from 'playwright-core';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const env = process.env;
+const BASE_URL = (env.BASE_URL ?? '').replace(/\/+$/, '');
+const MAILDIR = env.TEST_NGINX_MAILDIR ?? '';
+const DIRECTUS_URL = (env.DIRECTUS_URL || BASE_URL).replace(/\/+$/, '');
+const SCREENSHOT_DIR = env.SCREENSHOT_DIR ?? '';
+const EMAIL = env.EMAIL ?? 'browser@example.com';
+const USER_ID = env.USER_ID ?? '';
+const LOGIN_PATH = env.LOGIN_PATH ?? '/magic-link-ui';
+const SUCCESS_PATH = env.SUCCESS_PATH ?? '/magic-link-ui/success';
+const CHROMIUM = env.CHROMIUM ?? '/usr/bin/chromium';
+const TIMEOUT = Number(env.STEP_TIMEOUT_MS ?? 15000);
+
+const STEPS = [
+  'sign-in page',
+  'request a link',
+  'mail with the link',
+  'confirm page',
+  'sign in',
+  'success page',
+  'refresh cookie',
+  'refresh through nginx',
+  'users/me',
+  'link is single-use',
+];
+// Steps whose failure does not stop the ones after them (those do not build on them).
+const INDEPENDENT = new Set(['success page', 'users/me', 'link is single-use']);
+
+function report(step, ok, detail = '') {
+  process.stdout.write(JSON.stringify({ step, ok, detail: String(detail) }) + '\n');
+}
+
+if (!BASE_URL || !MAILDIR) {
+  console.error('login.mjs: BASE_URL and TEST_NGINX_MAILDIR must be set');
+  process.exit(2);
+}
+if (!existsSync(CHROMIUM)) {
+  console.error(`login.mjs: ${CHROMIUM} not found (Debian: apt-get install chromium)`);
+  for (const step of STEPS) report(step, false, `not run: ${CHROMIUM} not found`);
+  process.stdout.write(JSON.stringify({ done: true, failed: STEPS.length }) + '\n');
+  process.exit(1);
+}
+
+class StepFailure extends Error {}
+function check(condition, message) {
+  if (!condition) throw new StepFailure(message);
+}
+
+// Quoted-printable as the mail's text part uses it: soft breaks, then =XX bytes, as UTF-8.
+function decodeQuotedPrintable(text) {
+  const joined = text.replace(/=\r?\n/g, '');
+  const bytes = [];
+  for (let i = 0; i < joined.length; ) {
+    const hex = joined[i] === '=' ? joined.slice(i + 1, i + 3) : '';
+    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 3;
+    } else {
+      for (const b of Buffer.from(joined[i], 'utf8')) bytes.push(b);
+      i += 1;
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+const mailFolder = join(MAILDIR, 'new');
+const listMails = () => (existsSync(mailFolder) ? readdirSync(mailFolder) : []);
+// aiosmtpd's Mailbox handler records the envelope recipient in X-RcptTo.
+const isFor = (raw, address) =>
+  new RegExp(`^X-RcptTo: ${address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'mi').test(raw);
+
+async function waitForMail(seenBefore, address, seconds) {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    for (const name of listMails()) {
+      if (seenBefore.has(name)) continue;
+      const raw = readFileSync(join(mailFolder, name), 'utf8');
+      if (isFor(raw, address)) return { name, raw };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return null;
+}
+
+const userDataDir = mkdtempSync(join(tmpdir(), 'ngx-magic-link-chromium-'));
+if (SCREENSHOT_DIR) mkdirSync(SCREENSHOT_DIR, { recursive: true });
+let shot = 0;
+async function screenshot(page, name) {
+  if (!SCREENSHOT_DIR || !page) return;
+  shot += 1;
+  const file = join(SCREENSHOT_DIR, `${String(shot).padStart(2, '0')}-${name}.png`);
+  try {
+    await page.screenshot({ path: file, fullPage: true, timeout: 5000 });
+  } catch (error) {
+    console.error(`login.mjs: screenshot ${file} failed: ${error.message}`);
+  }
+}
+const slug = (step) => step.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+
+let context;
+let failed = 0;
+try {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
+    ],
+    viewport: { width: 900, height: 760 },
+    timeout: 30000,
+  });
+} catch (error) {
+  console.error(`login.mjs: could not start ${CHROMIUM}: ${error.message}`);
+  for (const step of STEPS) report(step, false, `not run: the browser did not start: ${error.message.split('\n')[0]}`);
+  process.stdout.write(JSON.stringify({ done: true, failed: STEPS.length }) + '\n');
+  rmSync(userDataDir, { recursive: true, force: true });
+  process.exit(1);
+}
+context.setDefaultTimeout(TIMEOUT);
+context.setDefaultNavigationTimeout(TIMEOUT);
+const page = context.pages()[0] ?? (await context.newPage());
+const consoleErrors = [];
+page.on('pageerror', (error) => consoleErrors.push(error.message));
+
+// What the steps pass on to each other.
+const state = {};
+
+const steps = {
+  async 'sign-in page'() {
+    const response = await page.goto(BASE_URL + LOGIN_PATH);
+    await screenshot(page, 'sign-in-page');
+    check(response, 'no response');
+    check(response.status() === 200, `GET ${LOGIN_PATH} answered ${response.status()}`);
+    const field = page.getByLabel(/email/i);
+    check((await field.count()) === 1, 'no single field labelled "email"');
+    check((await field.getAttribute('type')) === 'email', 'the labelled field is not type=email');
+    check((await page.getByRole('button', { name: 'Email me a sign-in link' }).count()) === 1,
+      'no "Email me a sign-in link" button');
+    return `${response.status()} ${await page.title()}`;
+  },
+
+  async 'request a link'() {
+    state.mailsBefore = new Set(listMails());
+    await page.getByLabel(/email/i).fill(EMAIL);
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.request().isNavigationRequest()),
+      page.getByRole('button', { name: 'Email me a sign-in link' }).click(),
+    ]);
+    await page.waitForLoadState('load');
+    await screenshot(page, 'check-your-email');
+    check(response.status() === 200, `the form POST answered ${response.status()}`);
+    const body = await page.locator('body').innerText();
+    check(/Check your email/i.test(body), `no "Check your email" on the page: ${body.slice(0, 200)}`);
+    return `POST ${new URL(response.url()).pathname}: ${response.status()}`;
+  },
+
+  async 'mail with the link'() {
+    const mail = await waitForMail(state.mailsBefore, EMAIL, 20);
+    check(mail, `no new mail to ${EMAIL} in ${mailFolder} after 20 s`);
+    const text = decodeQuotedPrintable(mail.raw);
+    const links = [...text.matchAll(/https?:\/\/[^\s"'<>]+\/magic-link\/verify\?token=[A-Za-z0-9_-]+/g)].map((m) => m[0]);
+    check(links.length > 0, `no verify link in mail ${mail.name}`);
+    state.link = links[0];
+    check(state.link.startsWith(`${BASE_URL}/magic-link/verify?token=`),
+      `the link does not start with the public URL ${BASE_URL}: ${state.link.replace(/token=.*/, 'token=...')}`);
+    check(/^[A-Za-z0-9_-]{43}$/.test(new URL(state.link).searchParams.get('token')), 'the token is not 43 base64url characters');
+    // Show the mail in the artifacts: its HTML part when there is one.
+    const html = text.match(/Content-Type: text\/html[^]*?\r?\n\r?\n([^]*?)\r?\n--/i);
+    if (html && SCREENSHOT_DIR) {
+      const mailPage = await context.newPage();
+      await mailPage.setContent(html[1]);
+      await screenshot(mailPage, 'mail');
+      await mailPage.close();
+    }
+    return `mail ${mail.name}: ${state.link.replace(/token=.*/, 'token=...')}`;
+  },
+
+  async 'confirm page'() {
+    const response = await page.goto(state.link);
+    await screenshot(page, 'confirm-page');
+    check(response.status() === 200, `GET the link answered ${response.status()}`);
+    const body = await page.locator('body').innerText();
+    check(body.includes(EMAIL), `the confirm page does not name ${EMAIL}`);
+    const button = page.getByRole('button', { name: 'Sign in', exact: true });
+    check((await button.count()) === 1, 'no "Sign in" button');
+    check(await page.locator('form[method="post"] button[type="submit"]').count() >= 1, 'the button is not a POST form submit');
+    return `${response.status()} ${await page.title()}`;
+  },
+
+  async 'sign in'() {
+    const verifyPath = new URL(state.link).pathname;
+    const [post] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === verifyPath),
+      page.getByRole('button', { name: 'Sign in', exact: true }).click(),
+    ]);
+    const location = (await post.allHeaders()).location ?? '';
+    if (post.status() === 303) {
+      await page.waitForURL((url) => url.pathname !== verifyPath, { waitUntil: 'load' });
+    } else {
+      await page.waitForLoadState('load');
+    }
+    await screenshot(page, 'after-sign-in');
+    check(post.status() === 303, `the POST answered ${post.status()}, not 303`);
+    check(new URL(page.url()).pathname === SUCCESS_PATH,
+      `landed on ${page.url()} (Location: ${location}), not ${SUCCESS_PATH}`);
+    return `303 -> ${page.url()}`;
+  },
+
+  async 'success page'() {
+    const body = await page.locator('body').innerText();
+    check(body.includes(`Signed in as ${EMAIL}`) || new RegExp(`Signed in as\\s+${EMAIL.replace(/\./g, '\\.')}`).test(body),
+      `no "Signed in as ${EMAIL}" on ${page.url()}: ${body.slice(0, 200)}`);
+    return 'Signed in as ' + EMAIL;
+  },
+
+  async 'refresh cookie'() {
+    const cookies = await context.cookies(BASE_URL);
+    const cookie = cookies.find((c) => c.name === 'directus_refresh_token');
+    check(cookie, `no directus_refresh_token cookie for ${BASE_URL} (have: ${cookies.map((c) => c.name).join(', ') || 'none'})`);
+    check(cookie.domain === '127.0.0.1', `cookie domain ${cookie.domain}`);
+    check(cookie.httpOnly, 'the cookie is not HttpOnly');
+    check(cookie.sameSite === 'Lax', `SameSite=${cookie.sameSite}, not Lax`);
+    return `HttpOnly, SameSite=${cookie.sameSite}, path ${cookie.path}, expires ${cookie.expires > 0 ? new Date(cookie.expires * 1000).toISOString() : 'session'}`;
+  },
+
+  async 'refresh through nginx'() {
+    // The page's own request context: the browser's cookies, same origin, through nginx.
+    const response = await page.request.post(`${BASE_URL}/auth/refresh`, {
+      data: { mode: 'cookie' },
+      headers: { Origin: BASE_URL },
+    });
+    const text = await response.text();
+    check(response.status() === 200, `POST /auth/refresh answered ${response.status()}: ${text.slice(0, 200)}`);
+    const body = JSON.parse(text);
+    state.accessToken = body?.data?.access_token;
+    check(state.accessToken, 'no access_token in the answer');
+    const rotated = (await context.cookies(BASE_URL)).find((c) => c.name === 'directus_refresh_token');
+    check(rotated, 'the refresh cookie is gone after the refresh');
+    return `200, expires ${body.data.expires} ms`;
+  },
+
+  async 'users/me'() {
+    const response = await page.request.get(`${DIRECTUS_URL}/users/me`, {
+      headers: { Authorization: `Bearer ${state.accessToken}` },
+    });
+    const text = await response.text();
+    check(response.status() === 200, `GET /users/me answered ${response.status()}: ${text.slice(0, 200)}`);
+    // A user without a policy may read only its id: check the email only when it is shown.
+    const me = JSON.parse(text).data;
+    check(me?.id, `no id in /users/me: ${text.slice(0, 200)}`);
+    if (USER_ID) check(me.id === USER_ID, `/users/me id ${me.id}, not ${USER_ID}`);
+    if (me.email !== undefined) check(me.email === EMAIL, `/users/me email ${me.email}, not ${EMAIL}`);
+    return `${me.id}${me.email ? ' ' + me.email : ''}`;
+  },
+
+  async 'link is single-use'() {
+    const response = await page.goto(state.link);
+    await screenshot(page, 'link-used');
+    check(response.status() !== 200, 'the spent link still shows the confirm page');
+    check((await page.getByRole('button', { name: 'Sign in', exact: true }).count()) === 0,
+      'the spent link still offers "Sign in"');
+    return `${response.status()} ${await page.title()}`;
+  },
+};
+
+let stopped = null;
+for (const step of STEPS) {
+  if (stopped) {
+    report(step, false, `not run: "${stopped}" failed`);
+    failed += 1;
+    continue;
+  }
+  try {
+    const detail = await steps[step]();
+    report(step, true, detail ?? '');
+  } catch (error) {
+    failed += 1;
+    if (!INDEPENDENT.has(step)) stopped = step;
+    await screenshot(page, `failed-${slug(step)}`);
+    const message = error instanceof StepFailure ? error.message : `${error.name}: ${error.message.split('\n')[0]}`;
+    report(step, false, `${message} (at ${page.url()})`);
+  }
+}
+if (consoleErrors.length) console.error(`login.mjs: page errors: ${consoleErrors.join(' | ')}`);
+
+await context.close().catch(() => {});
+rmSync(userDataDir, { recursive: true, force: true });
+process.stdout.write(JSON.stringify({ done: true, failed }) + '\n');
+process.exit(failed ? 1 : 0);
