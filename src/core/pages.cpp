@@ -17,7 +17,9 @@ Response page(const Settings& settings, const Templates& templates, int status,
   Response response{status, "text/html; charset=utf-8", templates.render("page.html", values), {}};
   response.headers = {{"Cache-Control", "no-store"},
                       {"Content-Security-Policy", std::string(kSecurityPolicy)},
-                      {"Referrer-Policy", "no-referrer"},
+                      // Not no-referrer: browsers then send `Origin: null` with the form
+                      // POST, and the same-origin check needs the real one.
+                      {"Referrer-Policy", "same-origin"},
                       {"X-Frame-Options", "DENY"},
                       {"X-Content-Type-Options", "nosniff"}};
   return response;

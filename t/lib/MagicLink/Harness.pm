@@ -176,7 +176,8 @@ sub clear_mail { unlink glob(maildir() . '/*') }
 sub mails_to {
     my ($address) = @_;
     my @mails;
-    for my $file (sort { -M $b <=> -M $a } glob(maildir() . '/*')) {
+    my %mtime = map { $_ => (Time::HiRes::stat($_))[9] } glob(maildir() . '/*');
+    for my $file (sort { $mtime{$a} <=> $mtime{$b} } keys %mtime) {
         my $raw = do { local (@ARGV, $/) = $file; <> };
         push @mails, $raw if $raw =~ /^X-RcptTo: \Q$address\E\s*$/mi;
     }
@@ -202,16 +203,22 @@ sub decoded { decode_qp($_[0]) }
 # The token of the first link in a mail's text part.
 sub token_in { return decoded($_[0]) =~ m{token=([A-Za-z0-9_-]{43})\b} ? $1 : undef }
 
-# Requests a link for `email` through the module and returns the token from the mail.
+# Requests a link for `email` through the module and returns the token from the mail that
+# arrives for it (the one new file: several mails can share a second of mtime).
 sub issue_link {
     my ($email, %extra) = @_;
-    my $before = () = mails_to($email);
+    my %seen = map { $_ => 1 } glob(maildir() . '/*');
     my $response = post_json('/magic-link-api/generate',
                              JSON::PP::encode_json({ email => $email, %extra }));
     die "generate answered $response->{status}" unless $response->{status} == 200;
-    my @mails = wait_for_mails($email, $before + 1);
-    die "no mail reached $email" unless @mails > $before;
-    return token_in($mails[-1]);
+    my $new = wait_until(sub {
+        for my $file (grep { !$seen{$_} } glob(maildir() . '/*')) {
+            my $raw = do { local (@ARGV, $/) = $file; <> };
+            return $raw if $raw =~ /^X-RcptTo: \Q$email\E\s*$/mi;
+        }
+        return;
+    }, 5) or die "no mail reached $email";
+    return token_in($new);
 }
 
 # A request straight to Directus (not through nginx).
