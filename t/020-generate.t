@@ -5,6 +5,7 @@ use lib 't/lib';
 use JSON::PP qw(decode_json encode_json);
 use MagicLink::Harness;
 use POSIX ();
+use DBI;
 use Test::More;
 use Time::HiRes qw(time);
 
@@ -152,6 +153,53 @@ subtest '10 concurrent requests for one email leave exactly one valid link' => s
     my $ok = grep { waitpid($_, 0) && $? == 0 } @children;
     is $ok, 10, 'all 10 answered 200';
     is scalar @{ valid_links('jane.doe@example.com') }, 1, 'one valid link';
+    start_nginx();
+};
+
+subtest 'several workers share the outbox: every mail is sent exactly once' => sub {
+    reset_limits();
+    ok wait_for_outbox(), 'mail of earlier subtests is out';
+    clear_mail();
+    start_nginx(workers => 4);
+    my @emails = map { "worker$_\@example.com" } 1 .. 12;
+    create_user(email => $_) for @emails;
+    my @children;
+    for my $email (@emails) {
+        my $pid = fork // die "fork: $!";
+        POSIX::_exit(generate($email)->{status} == 200 ? 0 : 1) if $pid == 0;
+        push @children, $pid;
+    }
+    is scalar(grep { waitpid($_, 0) && $? == 0 } @children), 12, 'all accepted';
+    ok wait_for_outbox(), 'the outbox drains';
+    sleep 1;
+    is_deeply [map { scalar mails_to($_) } @emails], [(1) x 12], 'one mail each, none twice';
+    start_nginx();
+};
+
+subtest 'a full thread-pool queue answers 503 at once' => sub {
+    reset_limits();
+    start_nginx(main => 'thread_pool tiny threads=1 max_queue=1;',
+                http => 'magic_link_thread_pool tiny;');
+    # Hold the table so the one thread waits in PostgreSQL; the queue then fills.
+    my $locker = DBI->connect("dbi:Pg:host=127.0.0.1;port=$ENV{TEST_NGINX_PG_PORT};dbname=directus",
+                              'postgres', '', { RaiseError => 1, AutoCommit => 0 });
+    $locker->do('LOCK TABLE extension_magic_link IN ACCESS EXCLUSIVE MODE');
+    my @children;
+    for (1 .. 4) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my $response = generate('jane.doe@example.com');
+            POSIX::_exit($response->{status} == 503 && $response->{headers}{'retry-after'} ? 3 : 0);
+        }
+        push @children, $pid;
+        select undef, undef, undef, 0.1;
+    }
+    my @busy = grep { waitpid($_, 0) && ($? >> 8) == 3 } @children[2 .. 3];
+    ok scalar @busy >= 1, 'requests beyond the queue get 503 with Retry-After';
+    $locker->rollback;
+    waitpid($_, 0) for @children[0 .. 1];
+    like error_log_since(0), qr/magic_link: thread pool queue is full, answering 503/, 'a greppable line';
+    ok wait_until(sub { generate('jane.doe@example.com')->{status} == 200 }, 5), 'service resumes';
     start_nginx();
 };
 

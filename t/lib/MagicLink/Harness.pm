@@ -36,13 +36,13 @@ for my $name (qw(TEST_NGINX_LOAD_MODULES TEST_NGINX_PG_PORT TEST_NGINX_REDIS_POR
 sub nginx_port { $port }
 
 # The module's settings for the test services; `main`, `http` and `server` add directives,
-# `log_level` sets the error log's (default debug).
+# `log_level` sets the error log's (default debug), `workers` the worker processes (default 1).
 sub config {
     my (%opts) = @_;
     my $modules = join '', map { "load_module $_;\n" } split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
     my $user = $> == 0 ? "user root;\n" : '';
     return <<"CONF";
-$modules${user}worker_processes 1;
+$modules${user}worker_processes @{[ $opts{workers} // 1 ]};
 daemon on;
 master_process on;
 error_log logs/error.log @{[ $opts{log_level} // 'debug' ]};
