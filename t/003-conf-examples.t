@@ -8,11 +8,18 @@ my $module = (split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '')[0]
     or plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set';
 my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
 
+# A throwaway certificate for the examples that listen with TLS.
+my $certs = tempdir(CLEANUP => 1);
+system("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+       . "-keyout $certs/key.pem -out $certs/cert.pem 2>/dev/null") == 0 or die 'openssl failed';
+
 for my $example (glob 'conf-examples/*.conf') {
     my $dir = tempdir(CLEANUP => 1);
     open my $in, '<', $example or die "$example: $!";
     my $conf = do { local $/; <$in> };
     $conf =~ s{^load_module\s+\S+;}{load_module $module;}m;
+    $conf =~ s{ssl_certificate\s+\S+;}{ssl_certificate $certs/cert.pem;}g;
+    $conf =~ s{ssl_certificate_key\s+\S+;}{ssl_certificate_key $certs/key.pem;}g;
     # nginx -t opens the log files it would write; keep them in the temp folder.
     $conf = "error_log $dir/error.log;\npid $dir/nginx.pid;\n" . $conf;
     $conf =~ s|^http \{|http {\n    access_log $dir/access.log;|m;

@@ -1,15 +1,19 @@
 // The whole magic-link login in a real browser (Debian's chromium driven by playwright-core):
-// ask for a link on the sign-in page, take it from the SMTP sink's maildir, open it, press
-// "Sign in", land on the success page, and check the browser now holds a Directus session.
+// ask for a link on the sign-in page, take it from the SMTP sink's maildir (or MailDev), open it,
+// press "Sign in", land on the success page, and check the browser now holds a Directus session.
 //
-// Run by t/040-browser.t. Prints one JSON line per step on stdout,
+// Run by t/040-browser.t; against a running `make demo`:
+//   BASE_URL=http://127.0.0.1:8080 MAILDEV_URL=http://127.0.0.1:1080 EMAIL=demo@example.com \
+//     SCREENSHOT_DIR=/tmp/demo-shots node tests/browser/login.mjs
+// Prints one JSON line per step on stdout,
 //   {"step":"...","ok":true|false,"detail":"..."}
 // always every step of STEPS, in order (steps after a failure: ok false, "not run"), then
 // {"done":true,"failed":N}. Exit status 0 when every step passed, 1 otherwise, 2 on bad usage.
 //
 // Environment:
 //   BASE_URL            nginx with the module, e.g. http://127.0.0.1:1996 (= magic_link_public_url)
-//   TEST_NGINX_MAILDIR  the SMTP sink's maildir (each mail a file in new/)
+//   TEST_NGINX_MAILDIR  the SMTP sink's maildir (each mail a file in new/), or
+//   MAILDEV_URL         MailDev's web address (the demo: http://127.0.0.1:1080), read by its API
 //   DIRECTUS_URL        Directus itself (for /users/me with the access token); default BASE_URL
 //   SCREENSHOT_DIR      where each step's screenshot goes (created); default: none taken
 //   EMAIL               the Directus user who signs in (must exist and be active)
@@ -27,6 +31,7 @@ import { join } from 'node:path';
 const env = process.env;
 const BASE_URL = (env.BASE_URL ?? '').replace(/\/+$/, '');
 const MAILDIR = env.TEST_NGINX_MAILDIR ?? '';
+const MAILDEV_URL = (env.MAILDEV_URL ?? '').replace(/\/+$/, '');
 const DIRECTUS_URL = (env.DIRECTUS_URL || BASE_URL).replace(/\/+$/, '');
 const SCREENSHOT_DIR = env.SCREENSHOT_DIR ?? '';
 const EMAIL = env.EMAIL ?? 'browser@example.com';
@@ -55,8 +60,8 @@ function report(step, ok, detail = '') {
   process.stdout.write(JSON.stringify({ step, ok, detail: String(detail) }) + '\n');
 }
 
-if (!BASE_URL || !MAILDIR) {
-  console.error('login.mjs: BASE_URL and TEST_NGINX_MAILDIR must be set');
+if (!BASE_URL || !(MAILDIR || MAILDEV_URL)) {
+  console.error('login.mjs: BASE_URL and TEST_NGINX_MAILDIR (or MAILDEV_URL) must be set');
   process.exit(2);
 }
 if (!existsSync(CHROMIUM)) {
@@ -88,20 +93,51 @@ function decodeQuotedPrintable(text) {
   return Buffer.from(bytes).toString('utf8');
 }
 
+// Where mail arrives: the SMTP sink's maildir (tests), or MailDev's API (the demo).
 const mailFolder = join(MAILDIR, 'new');
-const listMails = () => (existsSync(mailFolder) ? readdirSync(mailFolder) : []);
-// aiosmtpd's Mailbox handler records the envelope recipient in X-RcptTo.
-const isFor = (raw, address) =>
-  new RegExp(`^X-RcptTo: ${address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'mi').test(raw);
+const mailbox = MAILDEV_URL
+  ? {
+      where: `MailDev ${MAILDEV_URL}`,
+      async list() {
+        const response = await fetch(`${MAILDEV_URL}/api/email`);
+        if (!response.ok) throw new StepFailure(`MailDev /api/email answered ${response.status}`);
+        return response.json();
+      },
+      async ids() {
+        return new Set((await this.list()).map((m) => m.id));
+      },
+      async find(seen, address) {
+        for (const mail of await this.list()) {
+          if (seen.has(mail.id)) continue;
+          if (!(mail.to ?? []).some((to) => to.address?.toLowerCase() === address.toLowerCase())) continue;
+          const raw = await (await fetch(`${MAILDEV_URL}/api/email/${mail.id}/source`)).text();
+          return { name: mail.id, raw };
+        }
+        return null;
+      },
+    }
+  : {
+      where: mailFolder,
+      async ids() {
+        return new Set(existsSync(mailFolder) ? readdirSync(mailFolder) : []);
+      },
+      // aiosmtpd's Mailbox handler records the envelope recipient in X-RcptTo.
+      async find(seen, address) {
+        const rcpt = new RegExp(`^X-RcptTo: ${address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'mi');
+        for (const name of await this.ids()) {
+          if (seen.has(name)) continue;
+          const raw = readFileSync(join(mailFolder, name), 'utf8');
+          if (rcpt.test(raw)) return { name, raw };
+        }
+        return null;
+      },
+    };
 
-async function waitForMail(seenBefore, address, seconds) {
+async function waitForMail(seen, address, seconds) {
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
-    for (const name of listMails()) {
-      if (seenBefore.has(name)) continue;
-      const raw = readFileSync(join(mailFolder, name), 'utf8');
-      if (isFor(raw, address)) return { name, raw };
-    }
+    const mail = await mailbox.find(seen, address);
+    if (mail) return mail;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return null;
@@ -166,7 +202,7 @@ const steps = {
   },
 
   async 'request a link'() {
-    state.mailsBefore = new Set(listMails());
+    state.mailsBefore = await mailbox.ids();
     await page.getByLabel(/email/i).fill(EMAIL);
     const [response] = await Promise.all([
       page.waitForResponse((r) => r.request().method() === 'POST' && r.request().isNavigationRequest()),
@@ -182,7 +218,7 @@ const steps = {
 
   async 'mail with the link'() {
     const mail = await waitForMail(state.mailsBefore, EMAIL, 20);
-    check(mail, `no new mail to ${EMAIL} in ${mailFolder} after 20 s`);
+    check(mail, `no new mail to ${EMAIL} in ${mailbox.where} after 20 s`);
     const text = decodeQuotedPrintable(mail.raw);
     const links = [...text.matchAll(/https?:\/\/[^\s"'<>]+\/magic-link\/verify\?token=[A-Za-z0-9_-]+/g)].map((m) => m[0]);
     check(links.length > 0, `no verify link in mail ${mail.name}`);
@@ -197,6 +233,13 @@ const steps = {
       await mailPage.setContent(html[1]);
       await screenshot(mailPage, 'mail');
       await mailPage.close();
+    }
+    if (MAILDEV_URL && SCREENSHOT_DIR) {  // the inbox as people see it
+      const inbox = await context.newPage();
+      await inbox.goto(MAILDEV_URL);
+      await inbox.getByText(/Magic Login Link|sign/i).first().waitFor({ timeout: 5000 }).catch(() => {});
+      await screenshot(inbox, 'maildev-inbox');
+      await inbox.close();
     }
     return `mail ${mail.name}: ${state.link.replace(/token=.*/, 'token=...')}`;
   },
