@@ -65,8 +65,12 @@ t: all test-deps
 
 test: unit t
 
+# The whole flow on 127.0.0.1 for a person to try: nginx :8080, MailDev :1080, Directus :8055.
 demo:
-	@echo "make demo: coming with the demo issue; see README"
+	@scripts/demo.sh start
+
+demo-stop:
+	@scripts/demo.sh stop
 
 format:
 	clang-format -i $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS) $(UNIT_SOURCES)

@@ -24,7 +24,7 @@ our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus l
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
 my $port = $ENV{TEST_NGINX_FLOW_PORT} // 1985;
-my $root = abs_path('t') . '/servroot-flow';
+my $root = abs_path('t') . "/servroot-flow-$port";  # per port, so parallel runs keep apart
 my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
 
 for my $name (qw(TEST_NGINX_LOAD_MODULES TEST_NGINX_PG_PORT TEST_NGINX_REDIS_PORT
