@@ -163,14 +163,22 @@ bool same_origin(const Settings& settings, std::string_view origin, std::string_
   return starts_with_ignoring_case(referer, expected + "/");
 }
 
+// Whether one of the cookie's attributes (after the first ';') is exactly Secure.
+bool has_secure_attribute(std::string_view cookie) {
+  for (auto semicolon = cookie.find(';'); semicolon != std::string_view::npos;
+       semicolon = cookie.find(';', semicolon + 1)) {
+    std::string_view attribute = cookie.substr(semicolon + 1);
+    attribute = attribute.substr(0, attribute.find(';'));
+    while (!attribute.empty() && attribute.front() == ' ') attribute.remove_prefix(1);
+    while (!attribute.empty() && attribute.back() == ' ') attribute.remove_suffix(1);
+    if (attribute.size() == 6 && starts_with_ignoring_case(attribute, "secure")) return true;
+  }
+  return false;
+}
+
 std::string relay_cookie(const Settings& settings, std::string_view set_cookie) {
   std::string cookie(set_cookie);
-  std::string lower = cookie;
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (settings.public_url.scheme == "https" && lower.find("; secure") == std::string::npos) {
-    cookie += "; Secure";
-  }
+  if (settings.public_url.scheme == "https" && !has_secure_attribute(cookie)) cookie += "; Secure";
   return cookie;
 }
 

@@ -12,7 +12,8 @@ namespace magic_link {
 
 // The normalised URL when `text` is an http(s) URL whose origin equals an allowed one and whose
 // path lies under that entry's path prefix ("/app" allows "/app" and "/app/x", not "/apple").
-// URLs with user info or a fragment are refused: the token is appended as a query parameter.
+// URLs with user info, a fragment, a `token` query field or a %2e in the path are refused: the
+// token is appended as a query parameter, and browsers read %2e%2e as "..".
 std::optional<std::string> allowed_redirect(std::string_view text,
                                             const std::vector<UrlPrefix>& allow_list);
 

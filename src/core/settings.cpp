@@ -110,6 +110,12 @@ Problem read_http_url(const Args& args, Url& out) {
   return std::nullopt;
 }
 
+// The public URL has nothing to fall back on, unlike the Directus URL.
+Problem read_required_http_url(const Args& args, Url& out) {
+  if (single(args).empty()) return std::string("expected an http:// or https:// URL, not nothing");
+  return read_http_url(args, out);
+}
+
 Problem read_path(const Args& args, std::string& out) {
   const std::string& text = single(args);
   if (text.empty() || text.front() != '/' || has_control_characters(text) ||
@@ -290,7 +296,7 @@ const std::vector<SettingSpec>& spec_table() {
       // Per site.
       {"magic_link_public_url", "PUBLIC_URL", "http://localhost:8055",
        "Public URL of the site; base of mailed links and the default redirect allow-list.",
-       Scope::Any, false, false, FIELD_READER(read_http_url(a, s.public_url)), nullptr},
+       Scope::Any, false, false, FIELD_READER(read_required_http_url(a, s.public_url)), nullptr},
       {"magic_link_site_name", "MAGIC_LINK_SITE_NAME", "Magic Link Demo",
        "Site name shown in mail and pages.", Scope::Any, false, false,
        FIELD_READER(read_text(a, s.site_name)), nullptr},

@@ -6,6 +6,7 @@
 
 #include "core/backend_error.h"
 #include "core/outbox.h"
+#include "core/pages.h"
 #include "core/redeem_link.h"
 #include "core/request_link.h"
 #include "core/token.h"
@@ -247,6 +248,18 @@ void outbox_sends_and_backs_off_when_smtp_fails(void**) {
   assert_int_equal(world.store.failures.at(1).second->count(), 1000);
 }
 
+void relayed_cookies_are_secure_behind_https(void**) {
+  World world;  // public URL https://cms.example.com
+  assert_string_equal(relay_cookie(world.settings, "a=1; Path=/; HttpOnly").c_str(),
+                      "a=1; Path=/; HttpOnly; Secure");
+  assert_string_equal(relay_cookie(world.settings, "a=1; Path=/; HttpOnly; SecureX").c_str(),
+                      "a=1; Path=/; HttpOnly; SecureX; Secure");
+  assert_string_equal(relay_cookie(world.settings, "a=1; secure ; Path=/").c_str(),
+                      "a=1; secure ; Path=/");
+  world.settings.public_url.scheme = "http";
+  assert_string_equal(relay_cookie(world.settings, "a=1").c_str(), "a=1");
+}
+
 }  // namespace
 
 GroupResult run_flows_tests() {
@@ -261,6 +274,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(directus_refusal_releases_and_counts_a_failure),
       cmocka_unit_test(unknown_links_count_as_failures_and_limits_answer_429),
       cmocka_unit_test(outbox_sends_and_backs_off_when_smtp_fails),
+      cmocka_unit_test(relayed_cookies_are_secure_behind_https),
   };
   return run_group("flows", tests);
 }

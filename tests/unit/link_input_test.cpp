@@ -68,6 +68,10 @@ void refuses_hostile_redirects(void**) {
       "https:/evil.com/auth",
       "/auth/relative",
       "http://127.0.0.1:8081/",
+      "https://app.example.com/auth/cb?token=attackers-own-token",
+      "https://app.example.com/auth/cb?x=1&token=",
+      "https://app.example.com/auth/%2e%2e/admin",
+      "https://app.example.com/auth/.%2E/admin",
   };
   for (const char* text : hostile) {
     if (allowed_redirect(text, kAllow).has_value()) fail_msg("allowed: %s", text);

@@ -151,6 +151,7 @@ void bad_directive_values_are_named(void**) {
       {"magic_link_redis_timeout", {"fast"}, "500ms"},
       {"magic_link_redis", {"http://cache"}, "redis://"},
       {"magic_link_public_url", {"ftp://example.com"}, "http://"},
+      {"magic_link_public_url", {""}, "not nothing"},
       {"magic_link_verify_endpoint", {"verify"}, "starting with /"},
       {"magic_link_allowed_roles", {"ok-role", "bad role!"}, "bad role!"},
       {"magic_link_redirect_allow", {"javascript:alert(1)"}, "URL prefixes"},
