@@ -63,7 +63,11 @@ unit: deps $(UNIT_TESTS)
 t: all test-deps
 	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) scripts/with-services.sh prove -I t/lib -r t/
 
-test: unit t
+# libFuzzer targets for every parser of untrusted input: make fuzz (60 s each), fuzz-smoke.
+include fuzz/fuzz.mk
+fuzz-build: test-deps
+
+test: unit t fuzz-smoke
 
 # The whole flow on 127.0.0.1 for a person to try: nginx :8080, MailDev :1080, Directus :8055.
 demo:

@@ -21,6 +21,7 @@ TEST_PKGS=(
     # Test::Nginx is not packaged (and CPAN is not reachable); t/lib carries it, these are its deps.
     libtest-base-perl libtext-diff-perl libtest-longstring-perl libwww-perl libipc-run-perl
     liburi-perl liblist-moreutils-perl libtest-tcp-perl libdbd-pg-perl
+    clang libclang-rt-14-dev   # fuzz/: libFuzzer and the sanitizer runtimes
     chromium    # t/040-browser.t drives /usr/bin/chromium through playwright-core (npm, tests/browser)
 )
 

@@ -59,7 +59,10 @@ Field RequestBody::field(std::string_view name) const {
   const auto found = json_->find(name);
   if (found == json_->end() || found->is_null()) return {};
   if (!found->is_string()) return {Field::State::invalid, {}};
-  return {Field::State::text, found->get<std::string>()};
+  std::string value = found->get<std::string>();
+  // As in forms: a NUL (JSON's \u0000) never belongs in a field.
+  if (value.find('\0') != std::string::npos) return {Field::State::invalid, {}};
+  return {Field::State::text, std::move(value)};
 }
 
 std::optional<LinkRequestFields> parse_link_request(BodyFormat format, std::string_view text) {

@@ -13,7 +13,10 @@ namespace {
 // the allowed prefix in the browser while passing the check here.
 bool has_encoded_dot(std::string_view path) {
   for (size_t i = 0; i + 2 < path.size(); ++i) {
-    if (path[i] == '%' && path[i + 1] == '2' && std::tolower(path[i + 2]) == 'e') return true;
+    if (path[i] == '%' && path[i + 1] == '2' &&
+        std::tolower(static_cast<unsigned char>(path[i + 2])) == 'e') {
+      return true;
+    }
   }
   return false;
 }

@@ -116,6 +116,22 @@ Problem read_required_http_url(const Args& args, Url& out) {
   return read_http_url(args, out);
 }
 
+// Where a browser is sent after signing in: an http(s) URL or a path on the public site.
+Problem read_target(const Args& args, std::string& out) {
+  const std::string& text = single(args);
+  const bool path = !text.empty() && text.front() == '/' && text.rfind("//", 0) != 0;
+  if (!text.empty() && !path) {
+    Url url;
+    if (read_http_url(args, url))
+      return std::string("expected an http(s) URL or a path starting with /");
+  }
+  if (has_control_characters(text) || text.find_first_of(" \\") != std::string::npos) {
+    return std::string("expected an http(s) URL or a path starting with /");
+  }
+  out = text;
+  return std::nullopt;
+}
+
 Problem read_path(const Args& args, std::string& out) {
   const std::string& text = single(args);
   if (text.empty() || text.front() != '/' || has_control_characters(text) ||
@@ -337,7 +353,7 @@ const std::vector<SettingSpec>& spec_table() {
       {"magic_link_after_login_url", "MAGIC_LINK_AFTER_LOGIN_URL", "",
        "Where the browser goes after signing in, unless the link names an allowed target. "
        "Default: the public URL.",
-       Scope::Any, false, false, FIELD_READER(read_text(a, s.after_login_url)), nullptr},
+       Scope::Any, false, false, FIELD_READER(read_target(a, s.after_login_url)), nullptr},
       {"magic_link_api_get_redeems", "MAGIC_LINK_API_GET_REDEEMS", "on",
        "on: GET <api>/verify redeems, as the extension did. off: only POST redeems, so link "
        "scanners cannot spend links.",

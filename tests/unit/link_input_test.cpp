@@ -108,6 +108,9 @@ void flags_broken_and_ambiguous_bodies(void**) {
   assert_int_equal(static_cast<int>(twice->email.state), static_cast<int>(Field::State::invalid));
   const auto nul = parse_link_request(BodyFormat::form, "email=a%00%40b.co");
   assert_int_equal(static_cast<int>(nul->email.state), static_cast<int>(Field::State::invalid));
+  const auto json_nul = parse_link_request(BodyFormat::json, R"({"email":"a\u0000@b.co"})");
+  assert_int_equal(static_cast<int>(json_nul->email.state),
+                   static_cast<int>(Field::State::invalid));
 }
 
 void tokens_are_random_and_well_formed(void**) {

@@ -152,6 +152,8 @@ void bad_directive_values_are_named(void**) {
       {"magic_link_redis", {"http://cache"}, "redis://"},
       {"magic_link_public_url", {"ftp://example.com"}, "http://"},
       {"magic_link_public_url", {""}, "not nothing"},
+      {"magic_link_after_login_url", {"javascript:alert(1)"}, "path starting with /"},
+      {"magic_link_after_login_url", {"//evil.example.com/"}, "path starting with /"},
       {"magic_link_verify_endpoint", {"verify"}, "starting with /"},
       {"magic_link_allowed_roles", {"ok-role", "bad role!"}, "bad role!"},
       {"magic_link_redirect_allow", {"javascript:alert(1)"}, "URL prefixes"},
