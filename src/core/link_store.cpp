@@ -45,6 +45,14 @@ CREATE TABLE IF NOT EXISTS extension_magic_link_outbox (
 );
 CREATE INDEX IF NOT EXISTS idx_magic_link_outbox_due ON extension_magic_link_outbox(next_attempt_at);
 
+-- The extension's role rules: allowed list set -> only those; disallowed list -> all but those.
+CREATE OR REPLACE FUNCTION extension_magic_link_role_allowed(
+  p_role uuid, p_allowed_roles text[], p_disallowed_roles text[])
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT (cardinality(p_allowed_roles) = 0 OR coalesce(p_role::text = ANY(p_allowed_roles), false))
+     AND NOT coalesce(p_role::text = ANY(p_disallowed_roles), false)
+$fn$;
+
 -- One round trip per link request, doing the same work whether or not the user exists.
 CREATE OR REPLACE FUNCTION extension_magic_link_request(
   p_email text, p_ip text, p_user_agent text, p_token_hash text, p_minutes integer,
@@ -63,9 +71,8 @@ BEGIN
     WHEN p_rate_limited THEN 'Rate limit exceeded'
     WHEN found_user.id IS NULL THEN 'User not found'
     WHEN found_user.status <> 'active' THEN 'User not active'
-    WHEN cardinality(p_allowed_roles) > 0
-         AND coalesce(found_user.role::text <> ALL(p_allowed_roles), true) THEN 'Role not allowed'
-    WHEN found_user.role::text = ANY(p_disallowed_roles) THEN 'Role not allowed'
+    WHEN NOT extension_magic_link_role_allowed(found_user.role, p_allowed_roles,
+                                               p_disallowed_roles) THEN 'Role not allowed'
   END;
   IF refusal IS NOT NULL THEN
     -- An audit row that no token can match; it never touches the user's valid link.
@@ -113,9 +120,7 @@ BEGIN
   SELECT u.id, u.email, u.first_name, u.last_name, u.status, u.role INTO person
     FROM directus_users AS u WHERE u.id = link.user_id;
   IF person.id IS NULL OR person.status <> 'active'
-     OR (cardinality(p_allowed_roles) > 0
-         AND coalesce(person.role::text <> ALL(p_allowed_roles), true))
-     OR person.role::text = ANY(p_disallowed_roles) THEN
+     OR NOT extension_magic_link_role_allowed(person.role, p_allowed_roles, p_disallowed_roles) THEN
     RETURN;
   END IF;
   UPDATE extension_magic_link

@@ -86,6 +86,14 @@ Response notice_page(const Settings& settings, const Templates& templates, int s
                {"action", std::string(action)}});
 }
 
+Response invalid_link_page(const Settings& settings, const Templates& templates,
+                           std::string_view action) {
+  return notice_page(settings, templates, 401, "This link cannot be used",
+                     "It has expired, was already used, or a newer link replaced it. "
+                     "Ask for a new one below.",
+                     action);
+}
+
 Response redemption_page(const Settings& settings, const Templates& templates,
                          const Redemption& redemption, std::string_view action) {
   switch (redemption.status) {
@@ -103,10 +111,7 @@ Response redemption_page(const Settings& settings, const Templates& templates,
       return response;
     }
     case Redemption::Status::invalid:
-      return notice_page(settings, templates, 401, "This link cannot be used",
-                         "It has expired, was already used, or a newer link replaced it. "
-                         "Ask for a new one below.",
-                         action);
+      return invalid_link_page(settings, templates, action);
     case Redemption::Status::limited: {
       Response response = notice_page(settings, templates, 429, "Too many attempts",
                                       "Please wait a while before trying again.", action);

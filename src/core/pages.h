@@ -40,6 +40,10 @@ Response check_email_page(const Settings& settings, const Templates& templates);
 Response link_request_page(const Settings& settings, const Templates& templates,
                            const Response& api_answer, std::string_view action);
 
+// The link is unknown, expired, used or superseded: 401 with the form to ask for a new one.
+Response invalid_link_page(const Settings& settings, const Templates& templates,
+                           std::string_view action);
+
 // A page for a refused request: `status` with `message` and the request form.
 Response notice_page(const Settings& settings, const Templates& templates, int status,
                      std::string_view heading, std::string_view message, std::string_view action);

@@ -103,14 +103,10 @@ Outcome api_answer(Redemption redemption) {
       outcome.response = json_failure(401, kInvalid);
       break;
     case Redemption::Status::limited:
-      outcome.response = json_failure(429, "Too many requests, please try again later");
-      outcome.response.headers.emplace_back("Retry-After",
-                                            std::to_string(redemption.retry_after.count()));
+      outcome.response = json_too_many(redemption.retry_after.count());
       break;
     case Redemption::Status::unavailable:
-      outcome.response = json_failure(redemption.unavailable_status,
-                                      "Service temporarily unavailable, please try again");
-      outcome.response.headers.emplace_back("Retry-After", "1");
+      outcome.response = json_unavailable(redemption.unavailable_status);
       break;
   }
   return outcome;

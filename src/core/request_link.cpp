@@ -16,7 +16,6 @@ constexpr std::string_view kAccepted =
 constexpr std::string_view kInvalidEmail = "Please provide a valid email address";
 constexpr std::string_view kInvalidRedirect = "The redirectUrl is not allowed";
 constexpr std::string_view kInvalidBody = "The request body is not valid JSON";
-constexpr std::string_view kTooMany = "Too many requests, please try again later";
 
 Response accepted() {
   const nlohmann::ordered_json body = {{"success", true}, {"message", kAccepted}};
@@ -78,9 +77,7 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
       limit_key(settings, "client", request.client.ip), settings.max_requests_per_ip_per_hour,
       limit_key(settings, "email", request.email), settings.max_requests_per_email_per_hour);
   if (!verdict.client.allowed) {
-    Response refused = json_failure(429, kTooMany);
-    refused.headers.emplace_back("Retry-After", std::to_string(verdict.client.retry_after.count()));
-    return {refused,
+    return {json_too_many(verdict.client.retry_after.count()),
             {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
   }
 
@@ -112,9 +109,7 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
 Outcome backend_unavailable(const std::exception& error, std::string_view step) {
   std::string backend = "backend";
   if (const auto* failed = dynamic_cast<const BackendError*>(&error)) backend = failed->backend();
-  Response response = json_failure(503, "Service temporarily unavailable, please try again");
-  response.headers.emplace_back("Retry-After", "1");
-  return {response,
+  return {json_unavailable(),
           {{LogLine::Level::error, "magic_link: " + std::string(step) + " failed: " + backend +
                                        " unavailable: " + error.what()}}};
 }

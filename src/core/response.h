@@ -18,6 +18,12 @@ struct Response {
 // The extension's JSON shape: {"success":false,"message":"..."}.
 Response json_failure(int status, std::string_view message);
 
+// 429 with Retry-After, for a client over a limit.
+Response json_too_many(long long retry_after_seconds);
+
+// 502/503/504 with Retry-After: 1, for a backend that failed (the client may simply retry).
+Response json_unavailable(int status = 503);
+
 Response text(int status, std::string body);
 
 }  // namespace magic_link

@@ -249,10 +249,7 @@ ngx_int_t serve_verify_page(ngx_http_request_t* r) {
        token = query_token(r), action = std::string(view(r->uri))]() -> Outcome {
         const auto link = preview(*settings, token, thread_backends(*shared));
         if (!link) {
-          return {notice_page(*settings, *templates, 401, "This link cannot be used",
-                              "It has expired, was already used, or a newer link replaced it. "
-                              "Ask for a new one below.",
-                              action),
+          return {invalid_link_page(*settings, *templates, action),
                   {{LogLine::Level::info, "magic_link: verify page: no usable link"}}};
         }
         return {confirm_page(*settings, *templates, *link, token, action), {}};

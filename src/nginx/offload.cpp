@@ -137,9 +137,7 @@ void offload(ngx_http_request_t* r, std::function<Outcome()> work) {
   if (ngx_thread_task_post(main_conf(r).thread_pool, task) != NGX_OK) {
     ngx_log_error(NGX_LOG_ERR, request_log(r), 0,
                   "magic_link: thread pool queue is full, answering 503");
-    Response busy = json_failure(503, "Service temporarily unavailable, please try again");
-    busy.headers.emplace_back("Retry-After", "1");
-    ngx_http_finalize_request(r, send(r, busy));
+    ngx_http_finalize_request(r, send(r, json_unavailable()));
     return;
   }
   job.release();  // owned by the task until job_done
