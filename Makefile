@@ -1,12 +1,14 @@
 # ngx_http_magic_link_module: build, test and demo. Every target installs what it needs.
 #
 #   make            build build/ngx_http_magic_link_module.so against Debian's nginx
-#   make test       unit tests (cmocka) and nginx suites (t/, real Redis, PostgreSQL, Directus)
+#   make test       unit tests (cmocka), nginx suites (t/, real Redis, PostgreSQL, Directus), the
+#                   same suites with an ASan+UBSan build of the module, and a short fuzz run
+#   make test-valgrind   the nginx suites with nginx under valgrind memcheck (slow; by hand)
 #   make demo       the whole flow running on 127.0.0.1 (see README)
 #   make format     clang-format the C++ sources
 
 NGINX_SRC  ?= /usr/share/nginx/src
-BUILD      := build
+BUILD      ?= build
 NGX_BUILD  := $(BUILD)/nginx
 MODULE     := $(BUILD)/ngx_http_magic_link_module.so
 UNIT_TESTS := $(BUILD)/unit-tests
@@ -20,8 +22,9 @@ LIBS          := -lhiredis -lpq -lcurl -lcrypto
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g -Wall -Wextra -Werror
 NGX_CC_OPT ?= -O2 -g
+NGX_LD_OPT ?=
 
-.PHONY: all deps test-deps unit t test demo demo-stop format clean FORCE
+.PHONY: all deps test-deps unit t test test-asan test-valgrind demo demo-stop format clean FORCE
 
 all: deps $(MODULE)
 
@@ -43,7 +46,7 @@ $(NGX_BUILD)/objs/Makefile: config $(BUILD)/sources.list
 	rm -rf $(NGX_BUILD)
 	cp -r $(NGINX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && bash -c 'source ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
-	  --with-cc-opt="$(NGX_CC_OPT)" --add-dynamic-module=$(CURDIR)' > configure.log
+	  --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" --add-dynamic-module=$(CURDIR)' > configure.log
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
@@ -60,14 +63,28 @@ unit: deps $(UNIT_TESTS)
 	$(UNIT_TESTS)
 
 # The nginx suites start their own Redis, PostgreSQL, SMTP sink and Directus on 127.0.0.1.
+PROVE := scripts/with-services.sh prove -I t/lib -r t/
 t: all test-deps
-	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) scripts/with-services.sh prove -I t/lib -r t/
+	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) $(PROVE)
+
+# The same suites with nginx run by scripts/checked-nginx.sh, which fails the run when any
+# process left a sanitizer or memcheck report (collected in $(BUILD)/<kind>/reports).
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN_BUILD := $(BUILD)/asan
+test-asan: deps test-deps
+	$(MAKE) BUILD=$(ASAN_BUILD) NGX_CC_OPT="-O1 -g $(SANITIZE)" NGX_LD_OPT="$(SANITIZE)" \
+	  $(ASAN_BUILD)/ngx_http_magic_link_module.so
+	scripts/checked-nginx.sh run asan $(ASAN_BUILD)/reports \
+	  $(ASAN_BUILD)/ngx_http_magic_link_module.so $(PROVE)
+
+test-valgrind: all test-deps
+	scripts/checked-nginx.sh run valgrind $(BUILD)/valgrind/reports $(MODULE) $(PROVE)
 
 # libFuzzer targets for every parser of untrusted input: make fuzz (60 s each), fuzz-smoke.
 include fuzz/fuzz.mk
 fuzz-build: test-deps
 
-test: unit t fuzz-smoke
+test: unit t test-asan fuzz-smoke
 
 # The whole flow on 127.0.0.1 for a person to try: nginx :8080, MailDev :1080, Directus :8055.
 demo:

@@ -6,6 +6,8 @@
 #   services.sh start  [redis|postgres|smtp|directus]...   (none = all, in that order)
 #   services.sh stop   [name]...                           (none = all, in reverse order)
 #   services.sh status [name]...   exit status 0 if all named services are running, else 3
+#   services.sh pause|resume redis|smtp|directus...   SIGSTOP/SIGCONT: a stuck backend (the
+#                     kernel still accepts connections, nothing answers) for the fault tests
 #
 # Settings (environment; a run dir remembers the values of its last start, so later
 # calls such as "$ML_SERVICES stop postgres" need only ML_RUN_DIR):
@@ -143,7 +145,9 @@ redis_start() {
     local log=$RUN/redis.log
     check_port_free redis "$REDIS_PORT" ML_REDIS_PORT
     # In-memory only (--save '' --appendonly no): tests expect a clean slate on each start.
+    # DEBUG SLEEP (from 127.0.0.1) makes it stuck for the fault tests.
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --enable-debug-command local \
         --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$log" --dir "$RUN" 9>&- \
         || fail redis "$log" "redis-server did not start"
     local i
@@ -416,6 +420,14 @@ case $cmd in
                 if "${n}_running"; then "${n}_stop"; say "$n stopped"; fi
             done
         fi
+        ;;
+    pause | resume)
+        [[ $# -gt 0 ]] || die "$cmd: name redis, smtp or directus"
+        for n in "$@"; do
+            [[ $n == redis || $n == smtp || $n == directus ]] || die "$cmd: cannot $cmd '$n'"
+            "${n}_running" || die "$cmd: $n is not running"
+            kill "-$([[ $cmd == pause ]] && echo STOP || echo CONT)" "$(<"$RUN/$n.pid")"
+        done
         ;;
     status)
         set_wanted "$@"

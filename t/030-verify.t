@@ -5,7 +5,6 @@ use warnings;
 use lib 't/lib';
 use JSON::PP qw(decode_json encode_json);
 use MagicLink::Harness;
-use POSIX ();
 use Test::More;
 
 my $INVALID = '{"success":false,"message":"Invalid or expired link. Please request a new one."}';
@@ -77,15 +76,7 @@ subtest 'unknown and malformed tokens: 401' => sub {
 subtest '20 concurrent redemptions of one link: exactly one 200' => sub {
     reset_limits();
     my $token = issue_link('ada@example.com');
-    my @children;
-    for (1 .. 20) {
-        my $pid = fork // die "fork: $!";
-        # _exit: a normal exit would close the parent's database connection.
-        POSIX::_exit(verify_api($token)->{status} == 200 ? 0 : 1) if $pid == 0;
-        push @children, $pid;
-    }
-    my $successes = grep { waitpid($_, 0) && $? == 0 } @children;
-    is $successes, 1, 'exactly one succeeded';
+    is passed(in_background(20, sub { verify_api($token)->{status} == 200 })), 1, 'exactly one succeeded';
 };
 
 subtest 'an expired link: 401' => sub {
@@ -113,19 +104,6 @@ subtest 'a user suspended after the mail: 401' => sub {
     sql_do(q{UPDATE directus_users SET status = 'suspended' WHERE id = ?}, $user_id);
     is verify_api($token)->{status}, 401, 'answers 401';
     sql_do(q{UPDATE directus_users SET status = 'active' WHERE id = ?}, $user_id);
-};
-
-subtest 'Directus stopped: 5xx, and the same link works once Directus is back' => sub {
-    reset_limits();
-    my $token = issue_link('ada@example.com');
-    services('stop', 'directus');
-    my $response = verify_api($token);
-    like $response->{status}, qr/^50[234]$/, "a 5xx ($response->{status})";
-    is decode_json($response->{content})->{success}, JSON::PP::false, 'a JSON failure';
-    like error_log_since(0), qr/magic_link: verify failed: directus unavailable: .*the link stays usable/,
-        'a greppable log line';
-    services('start', 'directus');
-    is verify_api($token)->{status}, 200, 'the same link works';
 };
 
 subtest 'the browser page: GET never spends the link, the POST signs in with a cookie' => sub {

@@ -15,17 +15,23 @@ use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP ();
 use MIME::QuotedPrint qw(decode_qp);
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus log_leaks post_json post_form sql sql_do
                  create_user create_role mails_to wait_for_mails wait_for_outbox clear_mail decoded token_in reset_limits
-                 error_log_since services wait_until);
+                 error_log_since services wait_until within timed static_median in_background passed redis_cli);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
 my $port = $ENV{TEST_NGINX_FLOW_PORT} // 1985;
 my $root = abs_path('t') . "/servroot-flow-$port";  # per port, so parallel runs keep apart
 my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
+my $start_timeout = $ENV{TEST_NGINX_START_TIMEOUT} || 10;  # also for stopping: valgrind is slow
+# How much slower nginx runs than natively (make test-valgrind sets it): scales time limits.
+my $slowdown = $ENV{TEST_NGINX_SLOWDOWN} || 1;
+
+sub within { return $_[0] * $slowdown }
 
 for my $name (qw(TEST_NGINX_LOAD_MODULES TEST_NGINX_PG_PORT TEST_NGINX_REDIS_PORT
                  TEST_NGINX_SMTP_PORT TEST_NGINX_MAILDIR TEST_NGINX_DIRECTUS_PORT)) {
@@ -80,7 +86,7 @@ sub stop_nginx {
     chomp(my $pid = do { local (@ARGV, $/) = $pid_file; <> } // '');
     if ($pid && kill 0, $pid) {
         kill 'QUIT', $pid;
-        wait_until(sub { !kill 0, $pid }, 5) or kill 'KILL', $pid;
+        wait_until(sub { !kill 0, $pid }, $start_timeout) or kill 'KILL', $pid;
     }
     unlink $pid_file;
 }
@@ -99,7 +105,7 @@ sub start_nginx {
     close $out;
     my $output = `$nginx -p $root/ -c conf/nginx.conf -e logs/error.log 2>&1`;
     die "nginx failed to start:\n$output" if $?;
-    wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }, 5)
+    wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }, $start_timeout)
         or die "nginx does not listen on $port";
 }
 
@@ -107,7 +113,7 @@ END { stop_nginx() unless $ENV{TEST_NGINX_NO_CLEAN} }
 
 sub wait_until {
     my ($ready, $seconds) = @_;
-    my $deadline = time + $seconds;
+    my $deadline = time + within($seconds);
     while (time < $deadline) {
         my $result = $ready->();
         return $result if $result;
@@ -184,10 +190,14 @@ sub mails_to {
     return @mails;
 }
 
-# Waits until every queued mail was sent or given up.
+# Waits until every queued mail (for `email`, if given) was sent or given up.
 sub wait_for_outbox {
-    return wait_until(sub { sql('SELECT count(*) AS n FROM extension_magic_link_outbox')->[0]{n} == 0 },
-                      $_[0] // 10);
+    my ($seconds, $email) = @_;
+    return 1 unless sql(q{SELECT to_regclass('extension_magic_link_outbox') AS t})->[0]{t};  # none yet
+    return wait_until(sub {
+        sql(q{SELECT count(*) AS n FROM extension_magic_link_outbox o JOIN extension_magic_link l
+              ON l.id = o.link_id WHERE ?::text IS NULL OR l.email = ?}, $email, $email)->[0]{n} == 0;
+    }, $seconds // 10);
 }
 
 # Waits until `count` mails reached `address` (or the timeout passed) and returns them.
@@ -229,10 +239,43 @@ sub directus {
         { headers => $opts{headers} // {}, defined $opts{body} ? (content => $opts{body}) : () });
 }
 
-sub reset_limits {
-    system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} FLUSHDB > /dev/null") == 0
-        or die 'redis-cli FLUSHDB failed';
+sub redis_cli {
+    my ($command) = @_;
+    system("redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} $command > /dev/null") == 0
+        or die "redis-cli $command failed";
 }
+
+sub reset_limits { redis_cli('FLUSHDB') }
+
+# Runs `code` and returns (its result, the seconds it took).
+sub timed {
+    my ($code) = @_;
+    my $started = time;
+    my $result = $code->();
+    return ($result, time - $started);
+}
+
+# The median seconds of `count` GETs of the static location, which the same worker serves.
+sub static_median {
+    my ($count) = @_;
+    my @seconds = sort { $a <=> $b } map { (timed(sub { request('GET', '/static') }))[1] } 1 .. $count // 21;
+    return $seconds[@seconds / 2];
+}
+
+# Runs `code` in `count` child processes (traffic during a fault) and returns their pids;
+# passed(@pids) waits for them and counts those whose code returned true.
+sub in_background {
+    my ($count, $code) = @_;
+    my @pids;
+    for (1 .. $count) {
+        my $pid = fork // die "fork: $!";
+        POSIX::_exit($code->() ? 0 : 1) if $pid == 0;  # _exit: no END block (it stops nginx)
+        push @pids, $pid;
+    }
+    return @pids;
+}
+
+sub passed { return scalar grep { waitpid($_, 0) == $_ && $? == 0 } @_ }
 
 # Error-log text written after `offset` (a byte offset from an earlier call, or 0).
 sub error_log_since {

@@ -248,7 +248,8 @@ C<TEST_NGINX_LOAD_MODULES> (space-separated F<.so> paths, emitted as
 C<load_module> lines at the top of F<nginx.conf>), C<TEST_NGINX_NO_CLEAN>
 (leave nginx running at the end), C<TEST_NGINX_LOG_LEVEL>,
 C<TEST_NGINX_WORKERS>, C<TEST_NGINX_MASTER_PROCESS>, C<TEST_NGINX_TIMEOUT>,
-C<TEST_NGINX_NO_SHUFFLE>, C<TEST_NGINX_FORCE_RESTART_ON_TEST> (restart nginx
+C<TEST_NGINX_START_TIMEOUT> (seconds nginx may take to start, default 10; this
+runner's own), C<TEST_NGINX_NO_SHUFFLE>, C<TEST_NGINX_FORCE_RESTART_ON_TEST> (restart nginx
 for every block that has C<--- config>, which is the real module's default;
 by default this runner restarts only when the generated F<nginx.conf>,
 C<--- user_files> or C<%ENV> differ from what the running nginx was started
@@ -304,6 +305,7 @@ our $LogLevel       = $ENV{TEST_NGINX_LOG_LEVEL} || 'debug';
 our $Workers        = $ENV{TEST_NGINX_WORKERS} || 1;
 our $MasterProcess  = is_true($ENV{TEST_NGINX_MASTER_PROCESS}) ? 'on' : 'off';
 our $Timeout        = $ENV{TEST_NGINX_TIMEOUT} || 3;
+our $StartTimeout   = $ENV{TEST_NGINX_START_TIMEOUT} || 10;  # nginx under valgrind starts slowly
 our $NoShuffle      = $ENV{TEST_NGINX_NO_SHUFFLE} || 0;
 our $ForceRestart   = $ENV{TEST_NGINX_FORCE_RESTART_ON_TEST} || 0;
 our $RepeatEach     = 1;
@@ -1228,12 +1230,12 @@ sub exec_nginx {
         POSIX::_exit(127);    # exec failed; skip END blocks in the child
     }
 
-    my $deadline = time + 10;
+    my $deadline = time + $StartTimeout;
     while (waitpid($pid, WNOHANG) == 0) {
         if (time > $deadline) {
             kill 'KILL', $pid;
             waitpid($pid, 0);
-            return (-1, "nginx did not return within 10s (is 'daemon off' set?)");
+            return (-1, "nginx did not return within ${StartTimeout}s (is 'daemon off' set?)");
         }
         sleep 0.01;
     }
@@ -1285,19 +1287,19 @@ sub conf_excerpt {
 }
 
 sub wait_for_pid_file {
-    my $deadline = time + 5;
+    my $deadline = time + $StartTimeout;
     while (time < $deadline) {
         my $pid = pid_from_file();
         return $pid if $pid && is_nginx_process($pid);
         sleep 0.01;
     }
-    die "nginx started but $PidFile did not name a running nginx within 5s\n";
+    die "nginx started but $PidFile did not name a running nginx within ${StartTimeout}s\n";
 }
 
 # Waits for the port to be in LISTEN state without connecting to it (a probe
 # connection would leave "client closed connection" lines in error.log).
 sub wait_for_listen {
-    my $deadline = time + 5;
+    my $deadline = time + $StartTimeout;
     my $hex = sprintf '%04X', $ServerPort;
     while (time < $deadline) {
         my @tables = grep { -r } '/proc/net/tcp', '/proc/net/tcp6';
@@ -1309,7 +1311,7 @@ sub wait_for_listen {
         }
         sleep 0.01;
     }
-    die "nginx is running but nothing listens on port $ServerPort after 5s\n";
+    die "nginx is running but nothing listens on port $ServerPort after ${StartTimeout}s\n";
 }
 
 sub pid_from_file {
