@@ -55,7 +55,7 @@ void delivered(ngx_event_t* event) noexcept {
   sender.busy = false;
   log_lines(event->log, sender.report.log);
   if (!sender.failure.empty() && !sender.failing) {
-    ngx_log_error(NGX_LOG_ERR, event->log, 0, "magic_link: mail sender: %s (retrying every %Ms)",
+    ngx_log_error(NGX_LOG_ERR, event->log, 0, "magic_link: mail sender: %s (retrying every %Mms)",
                   sender.failure.c_str(), kPollInterval);
   } else if (sender.failure.empty() && sender.failing) {
     ngx_log_error(NGX_LOG_NOTICE, event->log, 0, "magic_link: mail sender: backends are back");

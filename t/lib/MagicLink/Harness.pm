@@ -20,7 +20,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus log_leaks post_json post_form sql sql_do
                  create_user create_role mails_to wait_for_mails wait_for_outbox clear_mail decoded token_in reset_limits
-                 error_log_since services wait_until within timed static_median in_background passed redis_cli);
+                 error_log_since services wait_until within timed static_median in_background passed recovers_ok redis_cli);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -276,6 +276,14 @@ sub in_background {
 }
 
 sub passed { return scalar grep { waitpid($_, 0) == $_ && $? == 0 } @_ }
+
+# A test that `ready` (e.g. a request succeeding) comes true within 2 s: a backend is back.
+sub recovers_ok {
+    my ($ready, $name) = @_;
+    my ($ok, $took) = timed(sub { wait_until($ready, 5) });
+    return Test::More::ok($ok && $took < within(2), "$name within 2 s")
+        || Test::More::diag(sprintf '%s after %.2f s', $ok ? 'recovered' : 'still failing', $took);
+}
 
 # Error-log text written after `offset` (a byte offset from an earlier call, or 0).
 sub error_log_since {
