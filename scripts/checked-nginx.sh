@@ -3,8 +3,10 @@
 #
 #   checked-nginx.sh run asan|valgrind REPORT_DIR MODULE.so CMD [ARG]...
 #       Runs CMD with TEST_NGINX_BINARY set to this script and TEST_NGINX_LOAD_MODULES to
-#       MODULE.so (for asan: built with -fsanitize=address,undefined). Afterwards prints every
-#       report the checked nginx processes left in REPORT_DIR; fails if there is one or CMD failed.
+#       MODULE.so (for asan: built with -fsanitize=address,undefined). A memory error or undefined
+#       behaviour aborts the nginx process (the suites fail on "exited on signal"); afterwards the
+#       reports the processes left in REPORT_DIR (leaks at exit, valgrind's errors) are scanned,
+#       and those in module code printed. Fails if there is one or CMD failed.
 #   checked-nginx.sh NGINX-ARG...
 #       As TEST_NGINX_BINARY: runs /usr/sbin/nginx under the checker named in the environment.
 #

@@ -22,6 +22,7 @@ TEST_PKGS=(
     libtest-base-perl libtext-diff-perl libtest-longstring-perl libwww-perl libipc-run-perl
     liburi-perl liblist-moreutils-perl libtest-tcp-perl libdbd-pg-perl
     clang libclang-rt-14-dev   # fuzz/: libFuzzer and the sanitizer runtimes
+    valgrind    # make test-valgrind
     chromium    # t/040-browser.t drives /usr/bin/chromium through playwright-core (npm, tests/browser)
 )
 
