@@ -50,9 +50,10 @@ mkdir -p "$reports"
 export CHECKED_NGINX_KIND=$kind CHECKED_NGINX_REPORTS=$(cd "$reports" && pwd)
 export TEST_NGINX_BINARY=$HERE/checked-nginx.sh TEST_NGINX_LOAD_MODULES=$(cd "$(dirname "$module")" && pwd)/$(basename "$module")
 case $kind in
+    # The checked module runs slower: the suites' time limits are scaled (TEST_NGINX_SLOWDOWN,
+    # t/lib/MagicLink/Harness.pm), valgrind's also for starting and stopping nginx.
     asan) CHECKED_NGINX_ASAN_RUNTIME=$(gcc -print-file-name=libasan.so)
-          export CHECKED_NGINX_ASAN_RUNTIME ;;
-    # Many times slower: more time to start, stop and answer (t/lib's runner and Harness).
+          export CHECKED_NGINX_ASAN_RUNTIME TEST_NGINX_SLOWDOWN=3 ;;
     valgrind) export TEST_NGINX_START_TIMEOUT=60 TEST_NGINX_TIMEOUT=30 TEST_NGINX_SLOWDOWN=10 ;;
     *) echo "checked-nginx.sh: unknown kind '$kind' (asan or valgrind)" >&2; exit 2 ;;
 esac
