@@ -34,7 +34,7 @@ if [[ ${1:-} != run ]]; then
         ;;
     valgrind)
         # One log per process (nginx forks its daemon, master and workers); -q: errors only.
-        exec valgrind -q --log-file="$reports/valgrind.%p" --num-callers=40 \
+        exec valgrind -q --log-file="$reports/valgrind.%p" --num-callers=40 --keep-debuginfo=yes \
             --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
             --suppressions="$HERE/../tests/sanitizers/valgrind.supp" "$NGINX" "$@"
         ;;

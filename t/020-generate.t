@@ -40,6 +40,7 @@ subtest 'an existing user gets one mail with a link of the right shape' => sub {
     like decoded($mails[0]), qr{http://127\.0\.0\.1:$port/magic-link/verify\?token=[A-Za-z0-9_-]{43}\b},
         'link is public URL + verify endpoint + 43-character token';
     my $token = token_in($mails[0]);
+    ok wait_for_outbox(5, 'jane.doe@example.com'), 'the delivery is recorded (the row leaves the outbox)';
     my ($row) = @{ sql('SELECT * FROM extension_magic_link WHERE email = ? ORDER BY id DESC LIMIT 1',
                        'jane.doe@example.com') };
     is $row->{email_sent}, 1, 'email_sent recorded';
