@@ -48,7 +48,8 @@ shift 4
 rm -rf "$reports"
 mkdir -p "$reports"
 export CHECKED_NGINX_KIND=$kind CHECKED_NGINX_REPORTS=$(cd "$reports" && pwd)
-export TEST_NGINX_BINARY=$HERE/checked-nginx.sh TEST_NGINX_LOAD_MODULES=$(cd "$(dirname "$module")" && pwd)/$(basename "$module")
+export TEST_NGINX_BINARY=$HERE/checked-nginx.sh
+export TEST_NGINX_LOAD_MODULES=$(cd "$(dirname "$module")" && pwd)/$(basename "$module")
 case $kind in
     # The checked module runs slower: the suites' time limits are scaled (TEST_NGINX_SLOWDOWN,
     # t/lib/MagicLink/Harness.pm), valgrind's also for starting and stopping nginx.
@@ -75,7 +76,9 @@ findings=
         my $text = do { local (@ARGV, $/) = $file; <> } // "";
         $text =~ s/^==\d+== ?//mg;    # valgrind prefixes every line with the pid
         my @blocks = split /\n\s*\n/, $text;
-        my $error = grep { /ERROR: AddressSanitizer|runtime error:|^Invalid |uninitialised|Mismatched free|Syscall param/m } @blocks;
+        my $error = grep {
+            /ERROR: AddressSanitizer|runtime error:|^Invalid |uninitialised|Mismatched free|Syscall param/m
+        } @blocks;
         my @leaks = grep { /^Direct leak of \d+ byte|definitely lost in/m && /magic_link/ } @blocks;
         print "==> $file\n", $error ? $text : join("\n\n", @leaks), "\n" if $error || @leaks;
     }' "${files[@]}")

@@ -29,7 +29,8 @@ subtest 'Directus stuck: 504 within the timeout, the event loop stays free, the 
     cmp_ok $took, '<', within(2), 'within the 1 s timeout and some margin';
     cmp_ok $static, '<', within(0.05), 'static answers stay fast meanwhile (median < 50 ms)';
     is passed(@traffic), 3, 'unknown tokens are still refused meanwhile (401: no Directus needed)';
-    like error_log_since(0), qr/magic_link: verify failed: directus unavailable: .*(?i:timeout|timed out).*the link stays usable/,
+    like error_log_since(0),
+        qr/magic_link: verify failed: directus unavailable: .*(?i:timeout|timed out).*the link stays usable/,
         'a greppable line';
     services('resume', 'directus');
     recovers_ok sub { verify($token)->{status} == 200 }, 'the same link works once Directus answers';

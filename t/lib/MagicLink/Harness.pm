@@ -18,9 +18,10 @@ use MIME::QuotedPrint qw(decode_qp);
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus log_leaks post_json post_form sql sql_do
-                 create_user create_role mails_to wait_for_mails wait_for_outbox clear_mail decoded token_in reset_limits
-                 error_log_since services wait_until within timed static_median in_background passed recovers_ok redis_cli);
+our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus log_leaks post_json post_form
+                 sql sql_do create_user create_role mails_to wait_for_mails wait_for_outbox clear_mail decoded
+                 token_in reset_limits redis_cli error_log_since services wait_until within timed static_median
+                 in_background passed recovers_ok);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
