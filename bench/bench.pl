@@ -2,9 +2,7 @@
 # references it should be compared with, all measured in this one run. Run by bench/run.sh.
 use strict;
 use warnings;
-use Digest::SHA qw(hmac_sha256_hex);
 use File::Temp qw(tempfile);
-use MIME::Base64 qw(encode_base64url);
 use MagicLink::Harness;
 
 my $seconds = shift // 10;
@@ -51,26 +49,6 @@ sub milliseconds {
     return $value * { us => 0.001, ms => 1, s => 1000 }->{$unit};
 }
 
-sub random_token { encode_base64url(join '', map { chr int rand 256 } 1 .. 32) }
-
-# Links nobody has used yet, straight in the table, for one user.
-sub prepare_links {
-    my ($count) = @_;
-    my $role = create_role('Bench role');
-    my $user = create_user(email => 'bench@example.com', role => $role);
-    my ($fh, $file) = tempfile();
-    my $insert = MagicLink::Harness::db()->prepare(
-        q{INSERT INTO extension_magic_link (email, token, expires_at, ip_address, used, created_at, user_id)
-          VALUES ('bench@example.com', ?, now() AT TIME ZONE 'utc' + interval '1 hour', '127.0.0.1',
-                  false, now() AT TIME ZONE 'utc', ?)});
-    for (1 .. $count) {
-        my $token = random_token();
-        $insert->execute(hmac_sha256_hex($token, $MagicLink::Harness::SECRET), $user);
-        print $fh "$token\n";
-    }
-    close $fh;
-    return ($file, $user);
-}
 
 # Directus sessions nobody has refreshed yet, for Directus' own /auth/refresh.
 sub prepare_sessions {
@@ -105,7 +83,9 @@ row('verify, invalid token (401)',
     wrk("$nginx/magic-link-api/verify?token=" . random_token()));
 
 my $links_needed = 1000 * $seconds;  # well above Directus' rate
-my ($links, $user) = prepare_links($links_needed);
+my $user = create_user(email => 'bench@example.com', role => create_role('Bench role'));
+my $links = unused_links(email => 'bench@example.com', user => $user, count => $links_needed,
+                         seconds => 3600);
 row('verify, valid links (session created)',
     wrk("$nginx/magic-link-api/verify", script => 'tokens.lua',
         env => { TOKENS_FILE => $links, REQUEST_KIND => 'verify' }));

@@ -21,11 +21,9 @@ BEGIN {
 }
 
 use Cwd qw(abs_path);
-use Digest::SHA qw(hmac_sha256_hex);
 use File::Path qw(remove_tree);
 use File::Temp qw(tempfile);
 use List::Util qw(sum0);
-use MIME::Base64 qw(encode_base64url);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use MagicLink::Harness;
@@ -65,34 +63,15 @@ reset_limits();
 my $first = post_json('/magic-link-api/generate', '{"email":"load-first@example.com"}');
 die "generate answered $first->{status}\n" unless $first->{status} == 200;
 
-sub random_token { encode_base64url(join '', map { chr int rand 256 } 1 .. 32) }
-
 my $role = create_role('Load role');
 my @known = map { "load-known-$_\@example.com" } 1 .. $known_users;
 create_user(email => $_, role => $role) for @known;
 
 # Unused links for a user nobody requests links for (issuing would supersede them), more than
-# Directus can redeem in the run; written in batches, as one row per statement is slow.
-sub prepare_links {
-    my ($count) = @_;
-    my $user = create_user(email => 'load-links@example.com', role => $role);
-    my ($fh, $file) = tempfile(UNLINK => 1);
-    my $insert = MagicLink::Harness::db()->prepare(
-        q{INSERT INTO extension_magic_link (email, token, expires_at, ip_address, used, created_at, user_id)
-          SELECT 'load-links@example.com', hash, now() AT TIME ZONE 'utc' + make_interval(secs => ?),
-                 '127.0.0.1', false, now() AT TIME ZONE 'utc', ?
-            FROM unnest(?::text[]) AS hash});
-    while ($count > 0) {
-        my @tokens = map { random_token() } 1 .. ($count < 5000 ? $count : 5000);
-        $count -= @tokens;
-        $insert->execute($seconds + 3600, $user,
-                         [map { hmac_sha256_hex($_, $MagicLink::Harness::SECRET) } @tokens]);
-        print $fh "$_\n" for @tokens;
-    }
-    close $fh;
-    return $file;
-}
-my $links = prepare_links(400 * $seconds);  # Directus redeems some 350/s at most
+# Directus can redeem in the run (some 350/s at most).
+my $links = unused_links(email => 'load-links@example.com', count => 400 * $seconds,
+                         seconds => $seconds + 3600,
+                         user => create_user(email => 'load-links@example.com', role => $role));
 
 sub master_pid {
     open my $fh, '<', "$root/logs/nginx.pid" or die "no nginx.pid: $!";

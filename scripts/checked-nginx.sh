@@ -13,7 +13,7 @@
 # Only nginx runs checked: the suites' Perl, Redis, PostgreSQL and Directus run as usual.
 set -euo pipefail
 
-NGINX=${CHECKED_NGINX_REAL:-/usr/sbin/nginx}
+NGINX=/usr/sbin/nginx
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 if [[ ${1:-} != run ]]; then

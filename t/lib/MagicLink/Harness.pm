@@ -9,11 +9,14 @@ use strict;
 use warnings;
 use Cwd qw(abs_path);
 use DBI;
+use Digest::SHA qw(hmac_sha256_hex);
 use Exporter qw(import);
 use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempfile);
 use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP ();
+use MIME::Base64 qw(encode_base64url);
 use MIME::QuotedPrint qw(decode_qp);
 use POSIX ();
 use Time::HiRes qw(sleep time);
@@ -21,7 +24,7 @@ use Time::HiRes qw(sleep time);
 our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus log_leaks post_json post_form
                  sql sql_do create_user create_role mails_to wait_for_mails wait_for_outbox clear_mail decoded
                  token_in reset_limits redis_cli error_log_since services wait_until within timed static_median
-                 in_background passed recovers_ok);
+                 in_background passed recovers_ok random_token unused_links);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -206,6 +209,30 @@ sub wait_for_mails {
     my ($address, $count, $seconds) = @_;
     wait_until(sub { mails_to($address) >= $count }, $seconds // 5);
     return mails_to($address);
+}
+
+# A token as the module makes them: 32 random bytes, base64url (not for security here).
+sub random_token { encode_base64url(join '', map { chr int rand 256 } 1 .. 32) }
+
+# `count` unused links of the user `email` (id `user`), valid for `seconds`, written straight
+# into the module's table (it must exist) in batches; returns a temp file of their tokens, one per
+# line. For the benchmarks, which need more links than mail could bring.
+sub unused_links {
+    my (%opts) = @_;
+    my ($fh, $file) = tempfile(UNLINK => 1);
+    my $insert = db()->prepare(
+        q{INSERT INTO extension_magic_link (email, token, expires_at, ip_address, used, created_at, user_id)
+          SELECT ?, hash, now() AT TIME ZONE 'utc' + make_interval(secs => ?), '127.0.0.1', false,
+                 now() AT TIME ZONE 'utc', ?
+            FROM unnest(?::text[]) AS hash});
+    for (my $left = $opts{count}; $left > 0; $left -= 5000) {
+        my @tokens = map { random_token() } 1 .. ($left < 5000 ? $left : 5000);
+        $insert->execute($opts{email}, $opts{seconds}, $opts{user},
+                         [map { hmac_sha256_hex($_, $SECRET) } @tokens]);
+        print $fh "$_\n" for @tokens;
+    }
+    close $fh;
+    return $file;
 }
 
 # A raw mail with its quoted-printable parts decoded (headers are unaffected).
