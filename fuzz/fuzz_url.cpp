@@ -11,7 +11,9 @@
 //     parses to http(s), no user info or fragment, with an allow-listed origin and a path under
 //     that entry's prefix, also as a browser resolves it (WHATWG reads "%2e%2e" and ".%2e"
 //     segments as ".."); the mailed link link_with_token(result, T) keeps origin and path and
-//     carries exactly one token, T (form_field of its query), so no frontend can read another.
+//     carries exactly one token, T (form_field of its query), so no frontend can read another;
+//     its path, as nginx routes it, never reaches a module location, and its query names no
+//     token field in any spelling.
 #include "core/body.h"
 #include "core/redirect.h"
 #include "core/settings.h"
@@ -25,8 +27,8 @@ using magic_link::UrlPrefix;
 
 namespace {
 
-const std::vector<UrlPrefix>& allow_list() {
-  static const std::vector<UrlPrefix> list = [] {
+const magic_link::Settings& settings() {
+  static const magic_link::Settings built = [] {
     magic_link::DirectiveValues values;
     values.set("magic_link_secret", {"0123456789abcdef0123456789abcdef"});
     values.set("magic_link_public_url", {"https://cms.example.com"});
@@ -39,9 +41,16 @@ const std::vector<UrlPrefix>& allow_list() {
       std::fprintf(stderr, "fuzz_url: allow-list setup failed: %s\n", resolved.error.c_str());
       std::abort();
     }
-    return resolved.settings->redirect_allow_list;
+    magic_link::Settings settings = *resolved.settings;
+    settings.module_locations = {{"/magic-link-api/", false}, {"/magic-link-ui", false},
+                                 {"/exact", true}};
+    return settings;
   }();
-  return list;
+  return built;
+}
+
+const std::vector<UrlPrefix>& allow_list() {
+  return settings().redirect_allow_list;
 }
 
 // The same rule as redirect.cpp, written again as the oracle.
@@ -97,10 +106,10 @@ void check_parse(std::string_view input) {
 }
 
 void check_redirect(std::string_view input) {
-  const auto result = magic_link::allowed_redirect(input, allow_list());
+  const auto result = magic_link::allowed_redirect(input, settings());
   if (!result) return;
 
-  FUZZ_CHECK(magic_link::allowed_redirect(*result, allow_list()) == result);
+  FUZZ_CHECK(magic_link::allowed_redirect(*result, settings()) == result);
   for (unsigned char c : *result) FUZZ_CHECK(c > 0x20 && c != 0x7f && c != '\\');
 
   const auto url = magic_link::parse_url(*result);
@@ -116,6 +125,13 @@ void check_redirect(std::string_view input) {
   FUZZ_CHECK(std::any_of(allow_list().begin(), allow_list().end(), [&](const auto& a) {
     return a.origin == url->origin() && under_prefix(browser_path(url->path), a.path_prefix);
   }));
+
+  // Never into the module's own locations, as nginx routes the path (decoded, slashes merged).
+  const auto routed = magic_link::routed_path(url->path);
+  FUZZ_CHECK(routed.has_value());
+  FUZZ_CHECK(routed->rfind("/magic-link-api/", 0) != 0 && routed->rfind("/magic-link-ui", 0) != 0 &&
+             *routed != "/exact");
+  FUZZ_CHECK(!magic_link::query_names_token(url->query));
 
   // The mailed link: the redirect target with the token appended. Same place, one token.
   const std::string token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";

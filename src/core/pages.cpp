@@ -17,9 +17,10 @@ Response page(const Settings& settings, const Templates& templates, int status,
   Response response{status, "text/html; charset=utf-8", templates.render("page.html", values), {}};
   response.headers = {{"Cache-Control", "no-store"},
                       {"Content-Security-Policy", std::string(kSecurityPolicy)},
-                      // Not no-referrer: browsers then send `Origin: null` with the form
+                      // Never the path: the verify page's URL holds a live token. Not
+                      // no-referrer either: browsers then send `Origin: null` with the form
                       // POST, and the same-origin check needs the real one.
-                      {"Referrer-Policy", "same-origin"},
+                      {"Referrer-Policy", "strict-origin"},
                       {"X-Frame-Options", "DENY"},
                       {"X-Content-Type-Options", "nosniff"}};
   return response;

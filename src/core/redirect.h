@@ -1,4 +1,5 @@
-// Redirect targets: only URLs under an allow-listed prefix are ever put in a mail or a Location.
+// Redirect targets: only URLs under an allow-listed prefix are ever put in a mail or a Location,
+// and never a URL of the module's own endpoints, whose GET could spend the mailed token.
 #pragma once
 
 #include <optional>
@@ -10,12 +11,21 @@
 
 namespace magic_link {
 
+// The path as nginx routes it: percent-escapes decoded and runs of slashes merged. Nothing when
+// the path holds an encoded '/', '\' or '.' (a browser or a proxy may read them as separators
+// or dot segments after the check), an encoded NUL or control character, or a broken escape.
+std::optional<std::string> routed_path(std::string_view path);
+
+// Whether a query names a `token` field in any spelling a common parser reads as one: any
+// case, `;` as a separator, brackets (`token[]`), percent-encoding, surrounding blanks.
+bool query_names_token(std::string_view query);
+
 // The normalised URL when `text` is an http(s) URL whose origin equals an allowed one and whose
-// path lies under that entry's path prefix ("/app" allows "/app" and "/app/x", not "/apple").
-// URLs with user info, a fragment, a `token` query field or a %2e in the path are refused: the
-// token is appended as a query parameter, and browsers read %2e%2e as "..".
-std::optional<std::string> allowed_redirect(std::string_view text,
-                                            const std::vector<UrlPrefix>& allow_list);
+// routed path lies under that entry's path prefix ("/app" allows "/app" and "/app/x", not
+// "/apple"), and which does not route into one of `settings.module_locations` (whatever the
+// allow-list says). URLs with user info, a fragment, a non-ASCII host, a token field or an
+// ambiguous path (see routed_path) are refused: the token is appended as a query parameter.
+std::optional<std::string> allowed_redirect(std::string_view text, const Settings& settings);
 
 // `base?token=T`, or `base&token=T` when the base already has a query.
 std::string link_with_token(std::string_view base, std::string_view token);

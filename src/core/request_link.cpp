@@ -64,7 +64,7 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
     return refuse(kInvalidRedirect, "redirectUrl is not a string");
   }
   if (fields->redirect_url.state == Field::State::text) {
-    auto allowed = allowed_redirect(fields->redirect_url.value, settings.redirect_allow_list);
+    auto allowed = allowed_redirect(fields->redirect_url.value, settings);
     if (!allowed) return refuse(kInvalidRedirect, "redirectUrl not on the allow-list");
     link_base = std::move(*allowed);
   }

@@ -358,6 +358,10 @@ const std::vector<SettingSpec>& spec_table() {
        "on: GET <api>/verify redeems, as the extension did. off: only POST redeems, so link "
        "scanners cannot spend links.",
        Scope::Any, false, false, FIELD_READER(read_bool(a, s.api_get_redeems)), nullptr},
+      {"magic_link_allow_admin", "MAGIC_LINK_ALLOW_ADMIN", "off",
+       "on: accounts with admin access may sign in by link (still with their one-time password "
+       "when they have 2FA). off: they get no link (audit reason `Admin not allowed`).",
+       Scope::Any, false, false, FIELD_READER(read_bool(a, s.allow_admin)), nullptr},
       {"magic_link_templates", "MAGIC_LINK_TEMPLATES_DIR", "",
        "Folder of the mail and page templates. Default: the templates installed with the module.",
        Scope::Any, false, false, FIELD_READER(read_absolute_path(a, s.templates_dir)), nullptr},

@@ -38,6 +38,13 @@ struct UrlPrefix {
   std::string path_prefix;
 };
 
+// A location with `magic_link api` or `ui`, as nginx matches it: a mailed link must never lead
+// into one (the API redeems on GET).
+struct ModuleLocation {
+  std::string path;
+  bool exact = false;  // `location = /path`
+};
+
 struct Settings {
   // Shared backends: set in http{} only, so every location talks to the same stores.
   std::string secret;
@@ -67,7 +74,11 @@ struct Settings {
   std::vector<UrlPrefix> redirect_allow_list;
   std::string after_login_url;
   bool api_get_redeems = true;
+  bool allow_admin = false;
   std::string templates_dir;
+
+  // Not a directive: filled in by the server from its configuration.
+  std::vector<ModuleLocation> module_locations;
 };
 
 enum class Scope { Http, Any };  // Http: only in http{}; Any: http, server or location

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "nginx/handler.h"
+#include "nginx/variables.h"
 
 namespace magic_link::ngx {
 namespace {
@@ -54,8 +55,19 @@ char* set_endpoint(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept {
   auto* clcf = static_cast<ngx_http_core_loc_conf_t*>(
       ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
   clcf->handler = content_handler;
-  static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module))->used =
-      true;
+  auto* mcf =
+      static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));
+  mcf->used = true;
+  if (lcf->endpoint != Endpoint::verify) {
+    // Merging comes after parsing, so every location's settings see the whole list.
+    if (clcf->regex != nullptr) {
+      ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                         "magic_link: a regex location is not known to the redirectUrl check; "
+                         "use a prefix or exact location for \"magic_link %*s\"",
+                         name.size(), name.data());
+    }
+    mcf->module_locations->push_back({std::string(view(clcf->name)), clcf->exact_match != 0});
+  }
   return NGX_CONF_OK;
 }
 
@@ -101,8 +113,13 @@ std::optional<std::string> process_env(std::string_view name) {
   return std::string(value);
 }
 
-void* create_main_conf(ngx_conf_t* cf) noexcept {
-  return ngx_pcalloc(cf->pool, sizeof(MainConf));
+void* create_main_conf(ngx_conf_t* cf) noexcept try {
+  auto* mcf = static_cast<MainConf*>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
+  if (mcf == nullptr) return nullptr;
+  mcf->module_locations = pool_new<std::vector<ModuleLocation>>(cf->pool);
+  return mcf->module_locations ? mcf : nullptr;
+} catch (const std::exception&) {
+  return nullptr;
 }
 
 void* create_loc_conf(ngx_conf_t* cf) noexcept try {
@@ -120,6 +137,9 @@ const Settings* resolve(ngx_conf_t* cf, const DirectiveValues& values) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", resolved.error.c_str());
     return nullptr;
   }
+  const auto* mcf =
+      static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));
+  resolved.settings->module_locations = *mcf->module_locations;
   return pool_new<Settings>(cf->pool, std::move(*resolved.settings));
 }
 
@@ -166,7 +186,7 @@ ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept try {
 }  // namespace
 
 ngx_http_module_t module_context = {
-    nullptr,            // preconfiguration
+    add_variables,      // preconfiguration
     postconfiguration,  // postconfiguration
     create_main_conf,   // create main configuration
     nullptr,            // init main configuration

@@ -25,6 +25,7 @@ struct MainConf {
   ngx_str_t thread_pool_name;
   ngx_thread_pool_t* thread_pool;
   bool used;               // some location has a `magic_link` endpoint
+  std::vector<ModuleLocation>* module_locations;  // its api and ui locations
   const Settings* shared;  // the http{} level: backends for every location and the mail sender
   const Sealer* sealer;    // seals and opens queued mail
 };

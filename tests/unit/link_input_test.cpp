@@ -41,14 +41,32 @@ void refuses_malformed_addresses(void**) {
   for (const auto& text : hostile) assert_false(normalize_email(text).has_value());
 }
 
-const std::vector<UrlPrefix> kAllow = {{"https://app.example.com", "/auth"},
-                                       {"http://127.0.0.1:8080", "/"}};
+Settings redirect_settings() {
+  Settings settings;
+  settings.redirect_allow_list = {{"https://app.example.com", "/auth"},
+                                  {"http://127.0.0.1:8080", "/"},
+                                  {"http://host", "/app/"}};
+  settings.module_locations = {{"/magic-link-api/", false}, {"/magic-link-ui", false}};
+  return settings;
+}
+const Settings kAllow = redirect_settings();
 
 void allows_urls_under_a_listed_prefix(void**) {
   assert_string_equal(allowed_redirect("https://app.example.com/auth/cb?x=1", kAllow)->c_str(),
                       "https://app.example.com/auth/cb?x=1");
   assert_true(allowed_redirect("https://APP.example.com:443/auth", kAllow).has_value());
   assert_true(allowed_redirect("http://127.0.0.1:8080/anything", kAllow).has_value());
+  // The verify page is where mailed links belong; look-alike paths are not the API.
+  assert_true(allowed_redirect("http://127.0.0.1:8080/magic-link/verify", kAllow).has_value());
+  assert_true(allowed_redirect("http://127.0.0.1:8080/magic-link-apix", kAllow).has_value());
+  assert_true(allowed_redirect("http://host/app/a%20b?tokens=1&my_token=2", kAllow).has_value());
+}
+
+void routes_paths_as_nginx_does(void**) {
+  assert_string_equal(routed_path("/a//b/%41")->c_str(), "/a/b/A");
+  assert_false(routed_path("/a/%2F").has_value());
+  assert_false(routed_path("/a/%2e").has_value());
+  assert_false(routed_path("/a/%5C").has_value());
 }
 
 void refuses_hostile_redirects(void**) {
@@ -72,6 +90,35 @@ void refuses_hostile_redirects(void**) {
       "https://app.example.com/auth/cb?x=1&token=",
       "https://app.example.com/auth/%2e%2e/admin",
       "https://app.example.com/auth/.%2E/admin",
+      // Into the module's own locations, whatever the allow-list says.
+      "http://127.0.0.1:8080/magic-link-api/verify",
+      "http://127.0.0.1:8080/magic-link-api/",
+      "http://127.0.0.1:8080//magic-link-api/verify",
+      "http://127.0.0.1:8080/magic-link-%61pi/verify",
+      "http://127.0.0.1:8080/x/../magic-link-api/verify",
+      "http://127.0.0.1:8080/magic-link-ui",
+      "http://127.0.0.1:8080/magic-link-ui/success",
+      // Encoded separators and dots, which nginx or a browser may resolve after the check.
+      "http://host/app/..%2fmagic-link-api/verify",
+      "http://host/app/..%2Fmagic-link-api/verify",
+      "http://host/app/..%5cmagic-link-api/verify",
+      "http://host/app/%2e%2e/magic-link-api/verify",
+      "http://host/app/x%00",
+      "http://host/app/x%0a",
+      "http://host/app/%zz",
+      "http://host/app/%2",
+      // A token field in any spelling a frontend's parser may read.
+      "http://host/app/?a=1;token=X",
+      "http://host/app/?TOKEN=X",
+      "http://host/app/?Token=X",
+      "http://host/app/?token[]=X",
+      "http://host/app/?token[0]=X",
+      "http://host/app/?tok%65n=X",
+      "http://host/app/?tok%2565n=X",
+      "http://host/app/?%20token=X",
+      "http://host/app/?token%00x=X",
+      "http://host/app/?token",
+      "http://host/app/?a=1&amp;token=X",
   };
   for (const char* text : hostile) {
     if (allowed_redirect(text, kAllow).has_value()) fail_msg("allowed: %s", text);
@@ -152,6 +199,7 @@ GroupResult run_link_input_tests() {
       cmocka_unit_test(refuses_malformed_addresses),
       cmocka_unit_test(allows_urls_under_a_listed_prefix),
       cmocka_unit_test(refuses_hostile_redirects),
+      cmocka_unit_test(routes_paths_as_nginx_does),
       cmocka_unit_test(appends_the_token_as_a_query_parameter),
       cmocka_unit_test(reads_json_and_form_bodies),
       cmocka_unit_test(flags_broken_and_ambiguous_bodies),

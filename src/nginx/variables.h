@@ -1,0 +1,12 @@
+// The module's nginx variables.
+#pragma once
+
+#include "nginx/ngx.h"
+
+namespace magic_link::ngx {
+
+// $magic_link_request: $request with every token value masked, for access logs (a mailed link's
+// GET carries a live token in its query string).
+ngx_int_t add_variables(ngx_conf_t* cf) noexcept;
+
+}  // namespace magic_link::ngx
