@@ -17,7 +17,7 @@ CORE_SOURCES  := $(sort $(wildcard src/core/*.cpp))
 NGINX_SOURCES := $(sort $(wildcard src/nginx/*.cpp))
 HEADERS       := $(sort $(wildcard src/core/*.h src/nginx/*.h))
 UNIT_SOURCES  := $(sort $(wildcard tests/unit/*.cpp))
-LIBS          := -lhiredis -lpq -lcurl -lcrypto
+LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath
 
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g -Wall -Wextra -Werror

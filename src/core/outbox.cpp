@@ -21,10 +21,37 @@ std::string id_text(int link_id) {
   return "link " + std::to_string(link_id);
 }
 
+const char* describe(RequestOutcome outcome) {
+  switch (outcome) {
+    case RequestOutcome::issued:
+      return "link issued and queued for mail";
+    case RequestOutcome::rate_limited:
+      return "no mail: per-email limit reached";
+    case RequestOutcome::unknown_user:
+      return "no mail: no such user";
+    case RequestOutcome::inactive_user:
+      return "no mail: user not active";
+    case RequestOutcome::role_refused:
+      return "no mail: role not allowed";
+    case RequestOutcome::admin_refused:
+      return "no mail: admin access (magic_link_allow_admin is off)";
+  }
+  return "unknown outcome";
+}
+
 }  // namespace
 
-DeliveryReport deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends) {
-  DeliveryReport report;
+void process_link_requests(Backends backends, DeliveryReport& report) {
+  for (const RequestOutcome outcome : backends.store.process_link_requests(kBatch)) {
+    const auto level = outcome == RequestOutcome::issued ? LogLine::Level::info
+                                                         : LogLine::Level::warn;
+    report.log.push_back({level, std::string("magic_link: link request: ") + describe(outcome)});
+    ++report.requests;
+  }
+}
+
+void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
+                      DeliveryReport& report) {
   // Long enough for every mail of the batch to time out once before another worker may retry.
   const Milliseconds lease = shared.smtp_timeout * (kBatch + 1);
   std::optional<std::string> smtp_down;  // after one failure the rest of the batch waits too
@@ -63,7 +90,6 @@ DeliveryReport deliver_due_mail(const Settings& shared, const Sealer& sealer, Ba
                                                     std::to_string(delay.count()) + "ms"});
     ++report.retrying;
   }
-  return report;
 }
 
 }  // namespace magic_link

@@ -16,7 +16,7 @@ struct LogLine {
 struct Outcome {
   Response response;
   std::vector<LogLine> log;
-  bool mail_queued = false;  // a mail waits in the outbox: worth waking the sender
+  bool work_queued = false;  // a request or mail waits in the database: wake the background task
 };
 
 }  // namespace magic_link

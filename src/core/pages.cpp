@@ -37,14 +37,29 @@ bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
 }  // namespace
 
 Response confirm_page(const Settings& settings, const Templates& templates, const LinkPreview& link,
-                      std::string_view token, std::string_view action) {
-  return page(settings, templates, 200,
-              {{"title", "Sign in to " + settings.site_name},
-               {"confirm", "yes"},
-               {"email", link.email},
-               {"minutes_left", std::to_string(link.minutes_left)},
-               {"token", std::string(token)},
-               {"action", std::string(action)}});
+                      std::string_view token, std::string_view action, std::string_view otp_error) {
+  TemplateValues values = {{"title", "Sign in to " + settings.site_name},
+                           {"confirm", "yes"},
+                           {"email", link.email},
+                           {"token", std::string(token)},
+                           {"action", std::string(action)}};
+  if (link.minutes_left > 0) values.emplace("minutes_left", std::to_string(link.minutes_left));
+  if (link.second_factor == SecondFactor::otp) values.emplace("otp", "yes");
+  if (!otp_error.empty()) values.emplace("otp_error", std::string(otp_error));
+  return page(settings, templates, otp_error.empty() ? 200 : 401, std::move(values));
+}
+
+Response tfa_setup_page(const Settings& settings, const Templates& templates) {
+  const std::string base = settings.public_url.path == "/" ? "" : settings.public_url.path;
+  return page(settings, templates, 403,
+              {{"title", "Set up two-factor authentication"},
+               {"notice", "yes"},
+               {"heading", "Set up two-factor authentication first"},
+               {"message",
+                "Your account requires two-factor authentication, which is not set up yet. Sign "
+                "in to the Data Studio to set it up, then ask for a new link."},
+               {"link_url", settings.public_url.origin() + base + "/admin/tfa-setup"},
+               {"link_text", "Set up two-factor authentication"}});
 }
 
 Response request_page(const Settings& settings, const Templates& templates,
@@ -96,8 +111,18 @@ Response invalid_link_page(const Settings& settings, const Templates& templates,
 }
 
 Response redemption_page(const Settings& settings, const Templates& templates,
-                         const Redemption& redemption, std::string_view action) {
+                         const Redemption& redemption, std::string_view token,
+                         std::string_view action) {
+  const LinkPreview with_otp{redemption.link.email, 0, SecondFactor::otp};
   switch (redemption.status) {
+    case Redemption::Status::otp_required:
+      return confirm_page(settings, templates, with_otp, token, action,
+                          "Enter the one-time password from your authenticator app.");
+    case Redemption::Status::otp_invalid:
+      return confirm_page(settings, templates, with_otp, token, action,
+                          "That code is not right or was already used. Enter the current one.");
+    case Redemption::Status::tfa_setup_required:
+      return tfa_setup_page(settings, templates);
     case Redemption::Status::redeemed: {
       const std::string& target = redemption.link.after_login_url.empty()
                                       ? settings.after_login_url

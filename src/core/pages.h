@@ -12,14 +12,21 @@
 
 namespace magic_link {
 
-// "Sign in to SITE as EMAIL?" with one button that POSTs the token to `action`.
+// "Sign in to SITE as EMAIL?" with one button that POSTs the token to `action`, and a field for
+// the one-time password when the user has 2FA (`otp_error` says why the last code failed).
 Response confirm_page(const Settings& settings, const Templates& templates, const LinkPreview& link,
-                      std::string_view token, std::string_view action);
+                      std::string_view token, std::string_view action,
+                      std::string_view otp_error = {});
 
-// After a POST: 303 to the after-login target with Directus' cookie, or a page saying what
+// After a POST: 303 to the after-login target with Directus' cookie, the confirm page again
+// when a one-time password is missing or wrong (`token` is still usable), or a page saying what
 // went wrong, with a form to request a new link (posted to `action`).
 Response redemption_page(const Settings& settings, const Templates& templates,
-                         const Redemption& redemption, std::string_view action);
+                         const Redemption& redemption, std::string_view token,
+                         std::string_view action);
+
+// 2FA is enforced for the user but not set up: sends them to the Data Studio's own setup.
+Response tfa_setup_page(const Settings& settings, const Templates& templates);
 
 // The sign-in form: an email field that posts to `action`.
 Response request_page(const Settings& settings, const Templates& templates,

@@ -53,6 +53,12 @@ local count, ttl = hit(KEYS[1], tonumber(ARGV[1]))
 return {count, ttl}
 )lua";
 
+// KEYS: the use. ARGV: seconds to remember it. 1 the first time, 0 after.
+const std::string kFirstUseScript = R"lua(
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return {1} end
+return {0}
+)lua";
+
 std::string sha1_hex(const std::string& text) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
@@ -68,6 +74,7 @@ std::string sha1_hex(const std::string& text) {
 const std::string kLinkRequestSha = sha1_hex(kLinkRequestScript);
 const std::string kCheckSha = sha1_hex(kCheckScript);
 const std::string kFailureSha = sha1_hex(kFailureScript);
+const std::string kFirstUseSha = sha1_hex(kFirstUseScript);
 
 timeval to_timeval(Milliseconds ms) {
   return {static_cast<time_t>(ms.count() / 1000),
@@ -190,6 +197,13 @@ LimitVerdict RedisRateLimiter::check_redemptions(std::string_view client_key, in
 
 void RedisRateLimiter::count_failed_redemption(std::string_view client_key) {
   script(kFailureSha, kFailureScript, {std::string(client_key)}, {std::to_string(kWindowSeconds)});
+}
+
+bool RedisRateLimiter::first_use(std::string_view key, std::chrono::seconds remember) {
+  const Reply reply = script(kFirstUseSha, kFirstUseScript, {std::string(key)},
+                             {std::to_string(remember.count())});
+  if (reply.numbers.size() != 1) throw BackendError("redis", "unexpected script reply");
+  return reply.numbers[0] == 1;
 }
 
 }  // namespace magic_link

@@ -32,6 +32,8 @@ class RateLimiter {
   // Whether the client may try another redemption: failures so far are under the limit.
   virtual LimitVerdict check_redemptions(std::string_view client_key, int limit) = 0;
   virtual void count_failed_redemption(std::string_view client_key) = 0;
+  // True the first time `key` is used within `remember` (a one-time password), false after.
+  virtual bool first_use(std::string_view key, std::chrono::seconds remember) = 0;
 };
 
 // hiredis, synchronous with a hard timeout on connect and on every command; reconnects after an
@@ -45,6 +47,7 @@ class RedisRateLimiter final : public RateLimiter {
                                         std::string_view email_key, int email_limit) override;
   LimitVerdict check_redemptions(std::string_view client_key, int limit) override;
   void count_failed_redemption(std::string_view client_key) override;
+  bool first_use(std::string_view key, std::chrono::seconds remember) override;
 
  private:
   struct Reply;

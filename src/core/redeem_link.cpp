@@ -2,13 +2,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include <ctime>
+
 #include "core/backend_error.h"
 #include "core/token.h"
+#include "core/totp.h"
 
 namespace magic_link {
 namespace {
 
 constexpr std::string_view kInvalid = "Invalid or expired link. Please request a new one.";
+// A one-time password is good for three 30 s steps; remembered a little longer than that.
+constexpr std::chrono::seconds kOtpMemory{120};
 
 Redemption refused(Redemption::Status status, std::string why) {
   Redemption redemption;
@@ -33,9 +38,9 @@ nlohmann::ordered_json name_or_null(const std::string& name) {
 
 }  // namespace
 
-Redemption redeem_link(const Settings& settings, const std::string& token, const Client& client,
-                       const std::string& origin, SessionMode mode, Backends backends) {
-  const std::string client_key = limit_key(settings, "verify", client.ip);
+Redemption redeem_link(const Settings& settings, const RedeemRequest& request, SessionMode mode,
+                       Backends backends) {
+  const std::string client_key = limit_key(settings, "verify", request.client.ip);
   try {
     const LimitVerdict allowed = backends.limiter.check_redemptions(
         client_key, settings.max_failed_verifies_per_ip_per_hour);
@@ -44,24 +49,58 @@ Redemption redeem_link(const Settings& settings, const std::string& token, const
       limited.retry_after = allowed.retry_after;
       return limited;
     }
-    const auto count_failure = [&](std::string why) {
+    const auto count_failure = [&](Redemption::Status status, std::string why) {
       backends.limiter.count_failed_redemption(client_key);
-      return refused(Redemption::Status::invalid, std::move(why));
+      return refused(status, std::move(why));
     };
-    if (!looks_like_token(token)) return count_failure("malformed token");
+    if (!looks_like_token(request.token)) {
+      return count_failure(Redemption::Status::invalid, "malformed token");
+    }
 
-    const std::string hash = keyed_hash(settings.secret, token);
-    const std::string session_token = random_text(48);
-    auto link = backends.store.claim_link({hash, client.ip, client.user_agent, origin,
-                                           settings.allowed_roles, settings.disallowed_roles,
-                                           session_token});
+    const std::string hash = keyed_hash(settings.secret, request.token);
+    LinkClaim claim{hash,
+                    request.client.ip,
+                    request.client.user_agent,
+                    request.origin,
+                    settings.allowed_roles,
+                    settings.disallowed_roles,
+                    settings.allow_admin,
+                    std::nullopt,
+                    random_text(48)};
+    auto link = backends.store.claim_link(claim);
     // The index found it by hash; the constant-time comparison is defence in depth.
     if (!link || !same_secret(link->stored_hash, hash)) {
-      return count_failure("no usable link (unknown, expired, used, superseded or user refused)");
+      return count_failure(Redemption::Status::invalid,
+                           "no usable link (unknown, expired, used, superseded or user refused)");
+    }
+    if (link->state == ClaimedLink::State::otp_required) {
+      // Nothing is spent until the code is right; a wrong one counts like a wrong token.
+      if (request.otp.empty()) {
+        Redemption second_factor = refused(Redemption::Status::otp_required,
+                                           "one-time password required");
+        second_factor.link = std::move(*link);
+        return second_factor;
+      }
+      if (!totp_matches(link->tfa_secret, request.otp, std::time(nullptr))) {
+        return count_failure(Redemption::Status::otp_invalid, "wrong one-time password");
+      }
+      if (!backends.limiter.first_use(
+              limit_key(settings, "otp", link->user_id + ":" + request.otp), kOtpMemory)) {
+        return count_failure(Redemption::Status::otp_invalid, "one-time password already used");
+      }
+      claim.verified_tfa_secret_sha256 = sha256_hex(link->tfa_secret);
+      link = backends.store.claim_link(claim);
+      if (!link || link->state != ClaimedLink::State::claimed) {
+        return count_failure(Redemption::Status::invalid, "link no longer usable after 2FA");
+      }
+    }
+    if (link->state == ClaimedLink::State::tfa_setup_required) {
+      return refused(Redemption::Status::tfa_setup_required,
+                     "2FA is enforced for the user and not set up");
     }
     try {
       Redemption redeemed;
-      redeemed.session = backends.directus.refresh(session_token, mode);
+      redeemed.session = backends.directus.refresh(claim.session_token, mode);
       redeemed.status = Redemption::Status::redeemed;
       redeemed.link = std::move(*link);
       redeemed.log.push_back(
@@ -69,10 +108,11 @@ Redemption redeem_link(const Settings& settings, const std::string& token, const
                                      std::to_string(redeemed.link.link_id)});
       return redeemed;
     } catch (const DirectusRefused& error) {
-      backends.store.release_claim(link->link_id, session_token);
-      return count_failure(std::string("Directus refused the session: ") + error.what());
+      backends.store.release_claim(link->link_id, claim.session_token);
+      return count_failure(Redemption::Status::invalid,
+                           std::string("Directus refused the session: ") + error.what());
     } catch (const BackendError& error) {
-      backends.store.release_claim(link->link_id, session_token);
+      backends.store.release_claim(link->link_id, claim.session_token);
       return unavailable(error);
     }
   } catch (const BackendError& error) {
@@ -101,6 +141,16 @@ Outcome api_answer(Redemption redemption) {
     }
     case Redemption::Status::invalid:
       outcome.response = json_failure(401, kInvalid);
+      break;
+    case Redemption::Status::otp_required:
+      outcome.response = json_failure(401, "A one-time password is required", "OTP_REQUIRED");
+      break;
+    case Redemption::Status::otp_invalid:
+      outcome.response = json_failure(401, "Invalid one-time password", "INVALID_OTP");
+      break;
+    case Redemption::Status::tfa_setup_required:
+      outcome.response = json_failure(
+          403, "Two-factor authentication must be set up in Directus first", "TFA_SETUP_REQUIRED");
       break;
     case Redemption::Status::limited:
       outcome.response = json_too_many(redemption.retry_after.count());

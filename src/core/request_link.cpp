@@ -22,22 +22,6 @@ Response accepted() {
   return {200, "application/json", body.dump(), {}};
 }
 
-const char* describe(RequestOutcome outcome) {
-  switch (outcome) {
-    case RequestOutcome::issued:
-      return "link issued and queued for mail";
-    case RequestOutcome::rate_limited:
-      return "no mail: per-email limit reached";
-    case RequestOutcome::unknown_user:
-      return "no mail: no such user";
-    case RequestOutcome::inactive_user:
-      return "no mail: user not active";
-    case RequestOutcome::role_refused:
-      return "no mail: role not allowed";
-  }
-  return "unknown outcome";
-}
-
 }  // namespace
 
 std::string limit_key(const Settings& settings, std::string_view kind, std::string_view value) {
@@ -81,8 +65,9 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
             {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
   }
 
-  // The link and its mail are made whatever the user turns out to be, so an unknown address
-  // costs the same time as a known one.
+  // The link, its mail and one durable write are made whatever the address turns out to be; who
+  // it belongs to is looked at after the answer (process_link_requests), so answer times say
+  // nothing about accounts.
   const std::string token = new_token();
   const MailMessage mail = compose_link_mail(settings, templates, request.email,
                                              link_with_token(request.link_base, token));
@@ -94,16 +79,13 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
   record.expiration_minutes = settings.expiration_minutes;
   record.allowed_roles = settings.allowed_roles;
   record.disallowed_roles = settings.disallowed_roles;
+  record.allow_admin = settings.allow_admin;
   record.email_rate_limited = !verdict.email.allowed;
   record.after_login_url = settings.after_login_url;
   record.sealed_mail = sealer.seal(serialize(mail));
 
-  const RequestOutcome outcome = backends.store.record_link_request(record);
-  const auto level =
-      outcome == RequestOutcome::rate_limited ? LogLine::Level::warn : LogLine::Level::info;
-  return {accepted(),
-          {{level, std::string("magic_link: generate: ") + describe(outcome)}},
-          outcome == RequestOutcome::issued};
+  backends.store.enqueue_link_request(record);
+  return {accepted(), {{LogLine::Level::info, "magic_link: generate: request accepted"}}, true};
 }
 
 Outcome backend_unavailable(const std::exception& error, std::string_view step) {

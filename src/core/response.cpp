@@ -4,8 +4,9 @@
 
 namespace magic_link {
 
-Response json_failure(int status, std::string_view message) {
-  const nlohmann::ordered_json body = {{"success", false}, {"message", message}};
+Response json_failure(int status, std::string_view message, std::string_view code) {
+  nlohmann::ordered_json body = {{"success", false}, {"message", message}};
+  if (!code.empty()) body["code"] = code;
   return {status, "application/json", body.dump(), {}};
 }
 

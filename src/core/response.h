@@ -15,8 +15,9 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// The extension's JSON shape: {"success":false,"message":"..."}.
-Response json_failure(int status, std::string_view message);
+// The extension's JSON shape: {"success":false,"message":"..."}, with a machine-readable
+// "code" (Directus' error code names) when one is given.
+Response json_failure(int status, std::string_view message, std::string_view code = {});
 
 // 429 with Retry-After, for a client over a limit.
 Response json_too_many(long long retry_after_seconds);

@@ -17,6 +17,17 @@ namespace {
 constexpr size_t kTokenBytes = 32;
 constexpr size_t kTokenLength = 43;  // base64url of 32 bytes, unpadded
 
+std::string lower_hex(const unsigned char* bytes, unsigned int length) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[bytes[i] >> 4];
+    hex += kHex[bytes[i] & 0xf];
+  }
+  return hex;
+}
+
 }  // namespace
 
 std::string random_text(size_t bytes) {
@@ -45,14 +56,16 @@ std::string keyed_hash(std::string_view secret, std::string_view text) {
            &length) == nullptr) {
     throw std::runtime_error("HMAC-SHA-256 failed");
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
+  return lower_hex(digest, length);
+}
+
+std::string sha256_hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
   }
-  return hex;
+  return lower_hex(digest, length);
 }
 
 bool same_secret(std::string_view a, std::string_view b) {

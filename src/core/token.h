@@ -15,6 +15,9 @@ bool looks_like_token(std::string_view text);
 // HMAC-SHA-256(secret, text) in lower-case hex: what the database holds instead of the token.
 std::string keyed_hash(std::string_view secret, std::string_view text);
 
+// SHA-256(text) in lower-case hex: how a checked 2FA secret is named to the database.
+std::string sha256_hex(std::string_view text);
+
 // Compares in time that does not depend on where the texts differ.
 bool same_secret(std::string_view a, std::string_view b);
 

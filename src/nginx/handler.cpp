@@ -171,19 +171,29 @@ void generate(ngx_http_request_t* r, BodyFormat format, const std::string& body)
   request_link_then(r, format, body, /*as_page=*/false);
 }
 
-std::function<Outcome()> api_redemption(ngx_http_request_t* r, std::string token) {
-  return
-      [settings = location_conf(r).settings, shared = main_conf(r).shared, token = std::move(token),
-       client = client_of(r), origin = std::string(header(r, "Origin"))] {
-        return api_answer(redeem_link(*settings, token, client, origin, SessionMode::json,
-                                      thread_backends(*shared)));
-      };
+RedeemRequest redeem_request(ngx_http_request_t* r, std::string token, std::string otp) {
+  return {std::move(token), std::move(otp), client_of(r), std::string(header(r, "Origin"))};
+}
+
+// The token and one-time password a redeeming POST carries (JSON or form).
+RedeemRequest posted_redemption(ngx_http_request_t* r, const std::optional<RequestBody>& body) {
+  const auto text = [&](std::string_view name) {
+    const Field field = body ? body->field(name) : Field{};
+    return field.state == Field::State::text ? field.value : std::string();
+  };
+  return redeem_request(r, text("token"), text("otp"));
+}
+
+std::function<Outcome()> api_redemption(ngx_http_request_t* r, RedeemRequest request) {
+  return [settings = location_conf(r).settings, shared = main_conf(r).shared,
+          request = std::move(request)] {
+    return api_answer(
+        redeem_link(*settings, request, SessionMode::json, thread_backends(*shared)));
+  };
 }
 
 void api_verify(ngx_http_request_t* r, BodyFormat format, const std::string& body) {
-  const auto parsed = RequestBody::parse(format, body);
-  const Field token = parsed ? parsed->field("token") : Field{};
-  offload(r, api_redemption(r, token.state == Field::State::text ? token.value : ""));
+  offload(r, api_redemption(r, posted_redemption(r, RequestBody::parse(format, body))));
 }
 
 ngx_int_t serve_api(ngx_http_request_t* r) {
@@ -201,7 +211,7 @@ ngx_int_t serve_api(ngx_http_request_t* r) {
     if (r->method & NGX_HTTP_POST) return read_body<api_verify>(r);
     if ((r->method & NGX_HTTP_GET) && get_redeems) {
       if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-      return offload_from_handler(r, api_redemption(r, query_token(r)));
+      return offload_from_handler(r, api_redemption(r, redeem_request(r, query_token(r), "")));
     }
     return refuse_method(r, get_redeems ? "GET, POST" : "POST");
   }
@@ -222,18 +232,16 @@ void verify_page_post(ngx_http_request_t* r, BodyFormat format, const std::strin
     return;
   }
   const auto parsed = RequestBody::parse(format, body);
-  const Field token = parsed ? parsed->field("token") : Field{};
-  if (token.state != Field::State::text && parsed &&
-      parsed->field("email").state != Field::State::absent) {
+  RedeemRequest request = posted_redemption(r, parsed);
+  if (request.token.empty() && parsed && parsed->field("email").state != Field::State::absent) {
     request_link_then(r, format, body, /*as_page=*/true);
     return;
   }
   offload(r, [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
-              token = token.value, client = client_of(r), origin = std::string(header(r, "Origin")),
-              action] {
-    Redemption redemption = redeem_link(*settings, token, client, origin, SessionMode::cookie,
-                                        thread_backends(*shared));
-    Response page = redemption_page(*settings, *templates, redemption, action);
+              request = std::move(request), action] {
+    Redemption redemption =
+        redeem_link(*settings, request, SessionMode::cookie, thread_backends(*shared));
+    Response page = redemption_page(*settings, *templates, redemption, request.token, action);
     return Outcome{std::move(page), std::move(redemption.log)};
   });
 }
@@ -251,6 +259,10 @@ ngx_int_t serve_verify_page(ngx_http_request_t* r) {
         if (!link) {
           return {invalid_link_page(*settings, *templates, action),
                   {{LogLine::Level::info, "magic_link: verify page: no usable link"}}};
+        }
+        if (link->second_factor == SecondFactor::setup_required) {
+          return {tfa_setup_page(*settings, *templates),
+                  {{LogLine::Level::info, "magic_link: verify page: 2FA enforced, not set up"}}};
         }
         return {confirm_page(*settings, *templates, *link, token, action), {}};
       });

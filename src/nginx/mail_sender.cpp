@@ -32,7 +32,9 @@ void deliver(void*, ngx_log_t*) noexcept {
   sender.failure.clear();
   try {
     const Backends backends = thread_backends(*sender.conf->shared);
-    sender.report = deliver_due_mail(*sender.conf->shared, *sender.conf->sealer, backends);
+    sender.report = {};
+    process_link_requests(backends, sender.report);
+    deliver_due_mail(*sender.conf->shared, *sender.conf->sealer, backends, sender.report);
     if (sender.cleanup_due)
       backends.store.delete_old_rows(sender.conf->shared->audit_retention_days);
   } catch (const std::exception& e) {
@@ -63,7 +65,9 @@ void delivered(ngx_event_t* event) noexcept {
   sender.failing = !sender.failure.empty();
   // A full batch means more may be waiting; so may mail queued while this one ran.
   if (sender.wake_again ||
-      sender.report.sent + sender.report.retrying + sender.report.dropped > 0) {
+      sender.report.requests + sender.report.sent + sender.report.retrying +
+              sender.report.dropped >
+          0) {
     sender.wake_again = false;
     post(event->log);
   }

@@ -43,7 +43,7 @@ void job_done(ngx_event_t* event) noexcept {
   ngx_int_t rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
   try {
     log_lines(request_log(r), job->outcome.log);
-    if (job->outcome.mail_queued) wake_mail_sender();
+    if (job->outcome.work_queued) wake_mail_sender();
     rc = send(r, job->outcome.response);
   } catch (const std::exception& e) {
     ngx_log_error(NGX_LOG_ERR, request_log(r), 0, "magic_link: cannot answer: %s", e.what());

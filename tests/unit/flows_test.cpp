@@ -2,6 +2,9 @@
 // what it asks of the stores, limits, mailer and Directus.
 #include "unit.h"
 
+#include <ctime>
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "core/backend_error.h"
@@ -10,6 +13,7 @@
 #include "core/redeem_link.h"
 #include "core/request_link.h"
 #include "core/token.h"
+#include "core/totp.h"
 
 namespace {
 
@@ -26,30 +30,42 @@ struct FakeLimiter : RateLimiter {
   }
   LimitVerdict check_redemptions(std::string_view, int) override { return redemption_verdict; }
   void count_failed_redemption(std::string_view) override { ++failures_counted; }
+  std::set<std::string> used;
+  bool first_use(std::string_view key, std::chrono::seconds) override {
+    return used.insert(std::string(key)).second;
+  }
 };
 
 struct FakeStore : LinkStore {
-  RequestOutcome outcome = RequestOutcome::issued;
+  std::vector<RequestOutcome> outcomes;
   std::vector<LinkRequestRecord> requests;
   std::optional<ClaimedLink> claimable;
+  std::optional<std::string> tfa_secret;  // the user's 2FA secret, if any
+  std::vector<LinkClaim> claims_made;
   int claims = 0, released = 0;
   std::vector<QueuedMail> queue;
   std::vector<std::pair<int, std::optional<Milliseconds>>> failures;
   std::vector<int> sent;
 
-  RequestOutcome record_link_request(const LinkRequestRecord& r) override {
-    requests.push_back(r);
-    return outcome;
-  }
+  void enqueue_link_request(const LinkRequestRecord& r) override { requests.push_back(r); }
+  std::vector<RequestOutcome> process_link_requests(int) override { return std::move(outcomes); }
   std::vector<QueuedMail> claim_due_mail(int, Milliseconds) override { return std::move(queue); }
   void mail_sent(int id) override { sent.push_back(id); }
   void mail_failed(int id, const std::string&, std::optional<Milliseconds> retry) override {
     failures.emplace_back(id, retry);
   }
   void delete_old_rows(int) override {}
-  std::optional<ClaimedLink> claim_link(const LinkClaim&) override {
+  // Like the database: a user with 2FA is claimed only with their secret's hash.
+  std::optional<ClaimedLink> claim_link(const LinkClaim& claim) override {
     ++claims;
-    return claimable;
+    claims_made.push_back(claim);
+    if (!claimable || !tfa_secret) return claimable;
+    ClaimedLink link = *claimable;
+    if (claim.verified_tfa_secret_sha256 != sha256_hex(*tfa_secret)) {
+      link.state = ClaimedLink::State::otp_required;
+      link.tfa_secret = *tfa_secret;
+    }
+    return link;
   }
   void release_claim(int, const std::string&) override { ++released; }
   std::optional<LinkPreview> preview_link(const std::string&) override { return std::nullopt; }
@@ -111,19 +127,27 @@ void client_over_its_limit_gets_429_and_nothing_is_stored(void**) {
   assert_true(world.store.requests.empty());
 }
 
-void every_outcome_gets_the_same_answer(void**) {
+void every_address_gets_the_same_answer_and_one_stored_request(void**) {
   std::string first;
-  for (auto outcome :
-       {RequestOutcome::issued, RequestOutcome::unknown_user, RequestOutcome::inactive_user,
-        RequestOutcome::role_refused, RequestOutcome::rate_limited}) {
+  for (const char* email : {"jane@example.com", "nobody@example.com"}) {
     World world;
-    world.store.outcome = outcome;
-    const Outcome answer = world.request("jane@example.com");
+    const Outcome answer = world.request(email);
     assert_int_equal(answer.response.status, 200);
     if (first.empty()) first = answer.response.body;
     assert_string_equal(answer.response.body.c_str(), first.c_str());
-    assert_int_equal(answer.mail_queued, outcome == RequestOutcome::issued);
+    assert_true(answer.work_queued);
+    assert_int_equal(world.store.requests.size(), 1);
   }
+}
+
+void processing_logs_each_outcome(void**) {
+  World world;
+  world.store.outcomes = {RequestOutcome::issued, RequestOutcome::admin_refused};
+  DeliveryReport report;
+  process_link_requests(world.backends(), report);
+  assert_int_equal(report.requests, 2);
+  assert_non_null(strstr(report.log.at(0).text.c_str(), "link issued"));
+  assert_non_null(strstr(report.log.at(1).text.c_str(), "admin access"));
 }
 
 void email_over_its_limit_is_recorded_as_such(void**) {
@@ -156,9 +180,26 @@ void a_failed_backend_is_a_503_naming_it(void**) {
 
 const std::string kToken = "abcdefghijabcdefghijabcdefghijabcdefghij123";
 
-void redeem(World& world, Redemption& out) {
-  out = redeem_link(world.settings, kToken, {"1.2.3.4", "ua"}, "", SessionMode::json,
+void redeem(World& world, Redemption& out, const std::string& otp = "") {
+  out = redeem_link(world.settings, {kToken, otp, {"1.2.3.4", "ua"}, ""}, SessionMode::json,
                     world.backends());
+}
+
+// RFC 6238's SHA-1 test key, "12345678901234567890", in base32.
+const std::string kTfaSecret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+void totp_matches_rfc_6238_within_one_step(void**) {
+  assert_string_equal(totp_code(kTfaSecret, 59).c_str(), "287082");
+  assert_string_equal(totp_code(kTfaSecret, 1111111109).c_str(), "081804");
+  assert_true(totp_matches(kTfaSecret, "081804", 1111111109));
+  assert_true(totp_matches(kTfaSecret, "081804", 1111111109 + 30));
+  assert_true(totp_matches(kTfaSecret, "081804", 1111111109 - 30));
+  assert_false(totp_matches(kTfaSecret, "081804", 1111111109 + 60));
+  assert_false(totp_matches(kTfaSecret, "081805", 1111111109));
+  assert_false(totp_matches(kTfaSecret, "81804", 1111111109));
+  assert_false(totp_matches(kTfaSecret, "08180a", 1111111109));
+  assert_false(totp_matches("not base32!", "081804", 1111111109));
+  assert_false(totp_matches("", "", 1111111109));
 }
 
 ClaimedLink claimed(const World& world) {
@@ -184,6 +225,37 @@ void redeeming_keeps_the_claim_once_directus_made_the_session(void**) {
   const auto body = nlohmann::json::parse(answer.response.body);
   assert_string_equal(body["data"]["access_token"].get<std::string>().c_str(), "access");
   assert_true(body["data"]["user"]["first_name"].is_null());
+}
+
+void a_2fa_user_needs_a_fresh_right_code_and_nothing_is_spent_before(void**) {
+  World world;
+  world.store.claimable = claimed(world);
+  world.store.tfa_secret = kTfaSecret;
+  Redemption redemption;
+
+  redeem(world, redemption);
+  assert_int_equal(static_cast<int>(redemption.status),
+                   static_cast<int>(Redemption::Status::otp_required));
+  assert_int_equal(world.limiter.failures_counted, 0);
+  assert_int_equal(api_answer(redemption).response.status, 401);
+
+  redeem(world, redemption, "000000" == totp_code(kTfaSecret, std::time(nullptr)) ? "111111"
+                                                                                  : "000000");
+  assert_int_equal(static_cast<int>(redemption.status),
+                   static_cast<int>(Redemption::Status::otp_invalid));
+  assert_int_equal(world.limiter.failures_counted, 1);
+
+  const std::string code = totp_code(kTfaSecret, std::time(nullptr));
+  redeem(world, redemption, code);
+  assert_int_equal(static_cast<int>(redemption.status),
+                   static_cast<int>(Redemption::Status::redeemed));
+  assert_string_equal(world.store.claims_made.back().verified_tfa_secret_sha256->c_str(),
+                      sha256_hex(kTfaSecret).c_str());
+
+  redeem(world, redemption, code);  // the same code again
+  assert_int_equal(static_cast<int>(redemption.status),
+                   static_cast<int>(Redemption::Status::otp_invalid));
+  assert_int_equal(world.limiter.failures_counted, 2);
 }
 
 void directus_down_releases_the_link(void**) {
@@ -232,7 +304,8 @@ QueuedMail queued(const World& world, int id, int attempts, bool usable) {
 void outbox_sends_and_backs_off_when_smtp_fails(void**) {
   World world;
   world.store.queue = {queued(world, 1, 1, true), queued(world, 2, 1, false)};
-  DeliveryReport report = deliver_due_mail(world.settings, world.sealer, world.backends());
+  DeliveryReport report;
+  deliver_due_mail(world.settings, world.sealer, world.backends(), report);
   assert_int_equal(report.sent, 1);
   assert_int_equal(report.dropped, 1);
   assert_int_equal(world.store.sent.at(0), 1);
@@ -242,7 +315,8 @@ void outbox_sends_and_backs_off_when_smtp_fails(void**) {
   world.mailer.down = true;
   world.mailer.sent = 0;
   world.store.queue = {queued(world, 3, 3, true), queued(world, 4, 1, true)};
-  report = deliver_due_mail(world.settings, world.sealer, world.backends());
+  report = {};
+  deliver_due_mail(world.settings, world.sealer, world.backends(), report);
   assert_int_equal(report.retrying, 2);
   assert_int_equal(world.store.failures.at(0).second->count(), 4000);  // third attempt: 4s
   assert_int_equal(world.store.failures.at(1).second->count(), 1000);
@@ -265,11 +339,14 @@ void relayed_cookies_are_secure_behind_https(void**) {
 GroupResult run_flows_tests() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(client_over_its_limit_gets_429_and_nothing_is_stored),
-      cmocka_unit_test(every_outcome_gets_the_same_answer),
+      cmocka_unit_test(every_address_gets_the_same_answer_and_one_stored_request),
+      cmocka_unit_test(processing_logs_each_outcome),
       cmocka_unit_test(email_over_its_limit_is_recorded_as_such),
       cmocka_unit_test(only_the_hash_is_stored_and_the_mail_is_sealed),
       cmocka_unit_test(a_failed_backend_is_a_503_naming_it),
       cmocka_unit_test(redeeming_keeps_the_claim_once_directus_made_the_session),
+      cmocka_unit_test(totp_matches_rfc_6238_within_one_step),
+      cmocka_unit_test(a_2fa_user_needs_a_fresh_right_code_and_nothing_is_spent_before),
       cmocka_unit_test(directus_down_releases_the_link),
       cmocka_unit_test(directus_refusal_releases_and_counts_a_failure),
       cmocka_unit_test(unknown_links_count_as_failures_and_limits_answer_429),
