@@ -64,6 +64,7 @@ subtest 'unknown, suspended and refused-role users get the same answer and no ma
         my $response = generate($email);
         is $response->{status}, 200, "$email: status 200";
         is $response->{content}, $ACCEPTED, "$email: the same body byte for byte";
+        ok wait_for_requests(), "$email: the request was looked at";
         my ($row) = @{ sql('SELECT email_error, email_sent FROM extension_magic_link WHERE email = ?
                             ORDER BY id DESC LIMIT 1', $email) };
         is $row->{email_error}, $reason{$email}, "$email: audit row says '$reason{$email}'";
@@ -73,6 +74,60 @@ subtest 'unknown, suspended and refused-role users get the same answer and no ma
     wait_for_mails('jane.doe@example.com', 1);
     sleep 1;
     is scalar(mails_to($_)), 0, "no mail to $_" for sort keys %reason;
+    start_nginx();
+};
+
+# The audit reason of the latest request for `email`, once it was looked at.
+sub audit_reason {
+    wait_for_requests();
+    my ($row) = @{ sql('SELECT email_error FROM extension_magic_link WHERE email = ? ORDER BY id DESC LIMIT 1',
+                       $_[0]) };
+    return $row ? $row->{email_error} // 'issued' : 'no row';
+}
+
+subtest 'accounts with admin access get no link by default, however Directus grants it' => sub {
+    reset_limits();
+    clear_mail();
+    # Directus' own admin (its role's policy), a user with an admin policy of their own, and a
+    # user whose role's parent has one.
+    my $admin_policy = create_policy(name => 'Admin test policy', admin_access => 1);
+    my $direct = create_user(email => 'direct-admin@example.com', role => $role);
+    attach_policy($admin_policy, user => $direct);
+    my $parent = create_role('Admin parent role');
+    attach_policy($admin_policy, role => $parent);
+    create_user(email => 'nested-admin@example.com', role => create_role('Child of admin', parent => $parent));
+    my @admins = ('admin@example.com', 'direct-admin@example.com', 'nested-admin@example.com');
+    for my $email (@admins) {
+        is generate($email)->{content}, $ACCEPTED, "$email: the uniform answer";
+        is audit_reason($email), 'Admin not allowed', "$email: audit row says 'Admin not allowed'";
+    }
+    sleep 1;
+    is scalar(mails_to($_)), 0, "no mail to $_" for @admins;
+
+    start_nginx(http => 'magic_link_allow_admin on;');
+    my $token = issue_link('admin@example.com');
+    ok $token, 'with magic_link_allow_admin on, the admin gets a link';
+    start_nginx();
+    is request('GET', "/magic-link-api/verify?token=$token")->{status}, 401,
+        'and it is refused again at redemption once admins are off';
+    # Admins take Directus seats: remove the extra ones.
+    sql_do('DELETE FROM directus_users WHERE email IN (?, ?)', @admins[1, 2]);
+};
+
+subtest 'role rules apply to the role and its ancestors' => sub {
+    reset_limits();
+    clear_mail();
+    my $parent = create_role('Parent role');
+    my $child = create_role('Child role', parent => $parent);
+    create_user(email => 'child@example.com', role => $child);
+    start_nginx(http => "magic_link_disallowed_roles $parent;");
+    generate('child@example.com');
+    is audit_reason('child@example.com'), 'Role not allowed', 'a disallowed parent refuses the child role';
+    start_nginx(http => "magic_link_allowed_roles $parent;");
+    ok issue_link('child@example.com'), 'an allowed parent admits the child role';
+    start_nginx(http => "magic_link_allowed_roles $child; magic_link_disallowed_roles $parent;");
+    generate('child@example.com');
+    is audit_reason('child@example.com'), 'Role not allowed', 'allowed itself, but under a disallowed parent';
     start_nginx();
 };
 
@@ -145,6 +200,7 @@ subtest '10 concurrent requests for one email leave exactly one valid link' => s
     start_nginx(http => 'magic_link_max_requests_per_hour 100;');
     is passed(in_background(10, sub { generate('jane.doe@example.com')->{status} == 200 })), 10,
         'all 10 answered 200';
+    ok wait_for_requests(), 'the requests were looked at';
     is scalar @{ valid_links('jane.doe@example.com') }, 1, 'one valid link';
     start_nginx();
 };
@@ -171,7 +227,7 @@ subtest 'a full thread-pool queue answers 503 at once' => sub {
     # Hold the table so the one thread waits in PostgreSQL; the queue then fills.
     my $locker = DBI->connect("dbi:Pg:host=127.0.0.1;port=$ENV{TEST_NGINX_PG_PORT};dbname=directus",
                               'postgres', '', { RaiseError => 1, AutoCommit => 0 });
-    $locker->do('LOCK TABLE extension_magic_link IN ACCESS EXCLUSIVE MODE');
+    $locker->do('LOCK TABLE extension_magic_link_pending IN ACCESS EXCLUSIVE MODE');
     my @children;
     for (1 .. 4) {
         my $pid = fork // die "fork: $!";

@@ -163,3 +163,51 @@ POST /magic-link-api/generate
 --- error_code: 400
 --- response_body chomp
 {"success":false,"message":"The redirectUrl is not allowed"}
+
+
+
+=== TEST 15: a redirectUrl into the module's own API or UI, whatever the allow-list says
+A mail scanner's GET of such a link would spend the token (the API redeems on GET).
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_redirect_allow http://localhost:8055/;
+--- config
+location /magic-link-api/ { magic_link api; }
+location /magic-link/verify { magic_link verify; }
+location = /sign-in { magic_link ui; }
+--- request eval
+[map { qq{POST /magic-link-api/generate\n{"email":"jane\@example.com","redirectUrl":"$_"}} }
+ 'http://localhost:8055/magic-link-api/verify', 'http://localhost:8055/magic-link-api/',
+ 'http://localhost:8055//magic-link-api/verify', 'http://localhost:8055/magic-link-%61pi/verify',
+ 'http://localhost:8055/x/../magic-link-api/verify', 'http://localhost:8055/sign-in']
+--- error_code eval
+[(400) x 6]
+--- response_body eval
+[('{"success":false,"message":"The redirectUrl is not allowed"}') x 6]
+
+
+
+=== TEST 16: encoded separators and dots cannot leave the allowed path prefix
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_redirect_allow http://localhost:8055/app/;
+--- request eval
+[map { qq{POST /magic-link-api/generate\n{"email":"jane\@example.com","redirectUrl":"http://localhost:8055/app/$_"}} }
+ '..%2fmagic-link-api/verify', '..%2Fmagic-link-api/verify', '..%5cmagic-link-api/verify',
+ '%2e%2e/magic-link-api/verify', '.%2E/magic-link-api/verify', 'x%00', 'x%2']
+--- error_code eval
+[(400) x 7]
+--- response_body eval
+[('{"success":false,"message":"The redirectUrl is not allowed"}') x 7]
+
+
+
+=== TEST 17: a redirectUrl whose query names a token in any spelling
+--- request eval
+[map { qq{POST /magic-link-api/generate\n{"email":"jane\@example.com","redirectUrl":"http://localhost:8055/app?$_"}} }
+ 'a=1;token=X', 'TOKEN=X', 'Token=X', 'token[]=X', 'token[0]=X', 'tok%65n=X', 'tok%2565n=X',
+ '%20token=X', 'a=1&amp;token=X']
+--- error_code eval
+[(400) x 9]
+--- response_body eval
+[('{"success":false,"message":"The redirectUrl is not allowed"}') x 9]

@@ -19,7 +19,7 @@ subtest 'PostgreSQL stuck on a lock: 503 within the timeout, the event loop stay
     is generate()->{status}, 200, 'a first request (it also creates the tables)';
     my $locker = DBI->connect("dbi:Pg:host=127.0.0.1;port=$ENV{TEST_NGINX_PG_PORT};dbname=directus",
                               'postgres', '', { RaiseError => 1, AutoCommit => 0 });
-    $locker->do('LOCK TABLE extension_magic_link IN ACCESS EXCLUSIVE MODE');
+    $locker->do('LOCK TABLE extension_magic_link_pending IN ACCESS EXCLUSIVE MODE');
     my @traffic = in_background(4, sub { generate()->{status} == 503 });  # pool threads wait meanwhile
     my $static = static_median(21);
     my ($stuck, $took) = timed(\&generate);

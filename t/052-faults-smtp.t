@@ -20,7 +20,7 @@ sub generate { post_json('/magic-link-api/generate', encode_json({ email => $ema
 sub latest_link {
     my ($row) = @{ sql('SELECT email_sent, email_error FROM extension_magic_link WHERE email = ?
                         ORDER BY id DESC LIMIT 1', $email) };
-    return $row;
+    return $row // {};
 }
 
 # Requests a link after `fault` hit SMTP; after `recover`, exactly one mail arrives, and its link works.

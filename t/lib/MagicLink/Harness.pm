@@ -9,7 +9,7 @@ use strict;
 use warnings;
 use Cwd qw(abs_path);
 use DBI;
-use Digest::SHA qw(hmac_sha256_hex);
+use Digest::SHA qw(hmac_sha1 hmac_sha256_hex);
 use Exporter qw(import);
 use File::Path qw(make_path remove_tree);
 use File::Temp qw(tempfile);
@@ -24,7 +24,9 @@ use Time::HiRes qw(sleep time);
 our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus log_leaks post_json post_form
                  sql sql_do create_user create_role mails_to wait_for_mails wait_for_outbox clear_mail decoded
                  token_in reset_limits redis_cli error_log_since services wait_until within timed static_median
-                 in_background passed recovers_ok random_token unused_links);
+                 in_background passed recovers_ok random_token unused_links wait_for_requests
+                 create_policy attach_policy directus_admin_token set_password enable_tfa totp
+                 fresh_totp directus_api);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -158,13 +160,36 @@ sub db {
 sub sql { my ($query, @binds) = @_; return db()->selectall_arrayref($query, { Slice => {} }, @binds) }
 sub sql_do { my ($query, @binds) = @_; return db()->do($query, undef, @binds) }
 
-# A role with no policy: its users are API users, like the frontends magic links serve. (Roles
+# A role with no policy (under `parent`, if given): its users are API users, like the frontends magic links serve. (Roles
 # with app access would take Directus seats, and an unlicensed Directus 12 locks logins of
 # non-admins once its few core seats are taken.)
 sub create_role {
-    my ($name) = @_;
+    my ($name, %opts) = @_;
     return db()->selectrow_array(
-        'INSERT INTO directus_roles (id, name) VALUES (gen_random_uuid(), ?) RETURNING id', undef, $name);
+        'INSERT INTO directus_roles (id, name, parent) VALUES (gen_random_uuid(), ?, ?) RETURNING id',
+        undef, $name, $opts{parent});
+}
+
+# A Directus 11+ policy (no app or admin access unless told, so no seat is taken) with
+# `permissions` rows ({collection, action, permissions, fields}); returns its id.
+sub create_policy {
+    my (%policy) = @_;
+    my ($id) = db()->selectrow_array(
+        'INSERT INTO directus_policies (id, name, icon, app_access, admin_access, enforce_tfa)
+         VALUES (gen_random_uuid(), ?, ?, ?, ?, ?) RETURNING id', undef, $policy{name}, 'badge',
+        $policy{app_access} ? 1 : 0, $policy{admin_access} ? 1 : 0, $policy{enforce_tfa} ? 1 : 0);
+    for my $permission (@{ $policy{permissions} // [] }) {
+        sql_do('INSERT INTO directus_permissions (collection, action, permissions, fields, policy)
+                VALUES (?, ?, ?, ?, ?)', @$permission{qw(collection action permissions fields)}, $id);
+    }
+    return $id;
+}
+
+# Attaches a policy to a role or a user, as Directus' directus_access does.
+sub attach_policy {
+    my ($policy, %to) = @_;
+    sql_do('INSERT INTO directus_access (id, role, "user", policy) VALUES (gen_random_uuid(), ?, ?, ?)',
+           $to{role}, $to{user}, $policy);
 }
 
 # A Directus user (status 'active' unless told), by plain SQL as Directus itself stores it.
@@ -192,6 +217,15 @@ sub mails_to {
         push @mails, $raw if $raw =~ /^X-RcptTo: \Q$address\E\s*$/mi;
     }
     return @mails;
+}
+
+# Waits until every accepted link request was looked at (its audit row or link is written).
+sub wait_for_requests {
+    my ($seconds) = @_;
+    return 1 unless sql(q{SELECT to_regclass('extension_magic_link_pending') AS t})->[0]{t};
+    return wait_until(sub {
+        sql('SELECT count(*) AS n FROM extension_magic_link_pending')->[0]{n} == 0;
+    }, $seconds // 5);
 }
 
 # Waits until every queued mail (for `email`, if given) was sent or given up.
@@ -265,6 +299,69 @@ sub directus {
     return HTTP::Tiny->new(timeout => 10)->request(
         $method, "http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT}$path",
         { headers => $opts{headers} // {}, defined $opts{body} ? (content => $opts{body}) : () });
+}
+
+# Calls Directus' API straight (JSON in and out); returns (status, decoded body).
+sub directus_api {
+    my ($method, $path, $body, $token) = @_;
+    my $response = directus($method, $path,
+        headers => { 'Content-Type' => 'application/json',
+                     $token ? (Authorization => "Bearer $token") : () },
+        defined $body ? (body => JSON::PP::encode_json($body)) : ());
+    my $json = eval { JSON::PP::decode_json($response->{content}) };
+    return ($response->{status}, $json, $response->{content});
+}
+
+sub directus_admin_token {
+    my ($status, $json, $raw) = directus_api(POST => '/auth/login',
+        { email => $ENV{TEST_NGINX_DIRECTUS_ADMIN_EMAIL}, password => $ENV{TEST_NGINX_DIRECTUS_ADMIN_PASSWORD} });
+    die "admin login: $status $raw" unless $status == 200;
+    return $json->{data}{access_token};
+}
+
+# Sets a user's password through Directus (it stores its own argon2 hash).
+sub set_password {
+    my ($user, $password) = @_;
+    my ($status, undef, $raw) = directus_api(PATCH => "/users/$user", { password => $password },
+                                             directus_admin_token());
+    die "set password: $status $raw" unless $status == 200;
+}
+
+# RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret at `time` (default now).
+sub totp {
+    my ($secret, $time) = @_;
+    my $bits = join '', map { sprintf '%05b', index('ABCDEFGHIJKLMNOPQRSTUVWXYZ234567', $_) }
+                        split //, uc($secret) =~ tr/=//dr;
+    my $key = pack 'B*', substr($bits, 0, int(length($bits) / 8) * 8);
+    my $counter = int(($time // time) / 30);
+    my $hash = hmac_sha1(pack('NN', int($counter / 2**32), $counter % 2**32), $key);
+    my $offset = ord(substr $hash, -1) & 0x0f;
+    return sprintf '%06d', (unpack('N', substr $hash, $offset, 4) & 0x7fffffff) % 1_000_000;
+}
+
+# A code with a few seconds of its step left (Directus' own login accepts only the current step).
+sub fresh_totp {
+    my ($secret) = @_;
+    my $left = 30 - time % 30;
+    sleep $left + 0.2 if $left < 4;
+    return totp($secret);
+}
+
+# Turns on 2FA for a user with a password through Directus' own API (/users/me/tfa/generate and
+# /enable, as the Data Studio does); returns the secret. The user needs update permission on
+# their own tfa_secret (see t/032-second-factor.t).
+sub enable_tfa {
+    my ($email, $password) = @_;
+    my ($status, $json, $raw) = directus_api(POST => '/auth/login', { email => $email, password => $password });
+    die "login $email: $status $raw" unless $status == 200;
+    my $token = $json->{data}{access_token};
+    ($status, $json, $raw) = directus_api(POST => '/users/me/tfa/generate', { password => $password }, $token);
+    die "tfa/generate: $status $raw" unless $status == 200;
+    my $secret = $json->{data}{secret};
+    ($status, undef, $raw) = directus_api(POST => '/users/me/tfa/enable',
+                                          { secret => $secret, otp => fresh_totp($secret) }, $token);
+    die "tfa/enable: $status $raw" unless $status == 204 || $status == 200;
+    return $secret;
 }
 
 sub redis_cli {
