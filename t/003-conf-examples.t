@@ -22,12 +22,16 @@ for my $example (glob 'conf-examples/*.conf') {
     $conf =~ s{ssl_certificate_key\s+\S+;}{ssl_certificate_key $certs/key.pem;}g;
     # nginx -t opens the log files it would write; keep them in the temp folder.
     $conf = "error_log $dir/error.log;\npid $dir/nginx.pid;\n" . $conf;
-    $conf =~ s|^http \{|http {\n    access_log $dir/access.log;|m;
+    $conf =~ s{access_log\s+/var/log/nginx/}{access_log $dir/}g;
+    $conf =~ s|^http \{|http {\n    access_log $dir/access.log;|m unless $conf =~ /access_log/;
     open my $out, '>', "$dir/nginx.conf" or die $!;
     print $out $conf;
     close $out;
     my $output = `$nginx -t -p $dir -c $dir/nginx.conf 2>&1`;
     is($?, 0, "$example passes nginx -t") or diag $output;
+    like($conf, qr/log_format\s+\S+\s[^;]*\$magic_link_request/, "$example logs \$magic_link_request")
+        if $conf =~ /magic_link (api|verify)/;
+    unlike($conf, qr/log_format[^;]*\$request\b/, "$example never logs \$request");
 }
 
 done_testing();

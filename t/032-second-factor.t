@@ -11,21 +11,8 @@ use Test::More;
 my $port = nginx_port();
 my $origin = "http://127.0.0.1:$port";
 
-# Directus lets a user turn on their own 2FA only with update permission on their tfa_secret;
-# an unlicensed Directus honours exactly its recommended self-service permission, no seat needed.
-my $self_service = create_policy(name => 'Own profile and 2FA', permissions => [{
-    collection => 'directus_users', action => 'update',
-    permissions => '{"id":{"_eq":"$CURRENT_USER"}}',
-    fields => join(',', qw(first_name last_name email password location title description avatar
-                           language appearance theme_light theme_dark theme_light_overrides
-                           theme_dark_overrides tfa_secret)) }]);
-my $role = create_role('2FA users');
-attach_policy($self_service, role => $role);
-
 my $email = 'tfa@example.com';
-my $user = create_user(email => $email, role => $role);
-set_password($user, 'tfa-password');
-my $secret = enable_tfa($email, 'tfa-password');
+my ($user, $secret) = tfa_user($email);
 is sql('SELECT tfa_secret FROM directus_users WHERE id = ?', $user)->[0]{tfa_secret}, $secret,
     "Directus' API stored the user's 2FA secret";
 
@@ -112,10 +99,9 @@ subtest "enforced 2FA without a secret: sent to Directus' own setup, the link ke
 
 subtest 'an admin let in by magic_link_allow_admin still needs their code' => sub {
     reset_limits();
-    my $admin = create_user(email => 'tfa-admin@example.com');
-    attach_policy(create_policy(name => 'Admin with 2FA', admin_access => 1), user => $admin);
-    set_password($admin, 'admin-tfa-password');
-    my $admin_secret = enable_tfa('tfa-admin@example.com', 'admin-tfa-password');
+    my $admin_role = create_role('Admins with 2FA');
+    attach_policy(create_policy(name => 'Admin with 2FA', admin_access => 1), role => $admin_role);
+    my ($admin, $admin_secret) = tfa_user('tfa-admin@example.com', role => $admin_role);
     start_nginx(http => 'magic_link_allow_admin on;');
     my $token = issue_link('tfa-admin@example.com');
     is verify_api($token)->{status}, 401, 'without the code: 401';

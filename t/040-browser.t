@@ -58,9 +58,14 @@ unless (-f "$BROWSER_DIR/node_modules/playwright-core/package.json") {
     }
 }
 
+# What reached nginx, with each request's Referer: no token may leave in one.
+my $access_log = server_root() . '/logs/browser-access.log';
+unlink $access_log;
 start_nginx(
-    http   => 'magic_link_after_login_url /magic-link-ui/success;',
+    http   => "magic_link_after_login_url /magic-link-ui/success;
+               log_format referers '\$magic_link_request|\$http_referer';",
     server => <<"SERVER",
+        access_log $access_log referers;
         location /magic-link-ui { magic_link ui; }
         location / {
             proxy_pass http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT};
@@ -78,36 +83,53 @@ my $user_id = create_user(email => $EMAIL, role => $role, first_name => 'Grace',
 make_path($SCREENSHOTS);
 unlink glob("$SCREENSHOTS/*.png");
 
-my %env = (
-    BASE_URL           => $base,
-    TEST_NGINX_MAILDIR => $ENV{TEST_NGINX_MAILDIR},
-    DIRECTUS_URL       => "http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT}",
-    SCREENSHOT_DIR     => $SCREENSHOTS,
-    EMAIL              => $EMAIL,
-    USER_ID            => $user_id,
-    CHROMIUM           => $CHROMIUM,
-);
-my ($done, @steps);
-{
-    local @ENV{ keys %env } = values %env;
-    delete local @ENV{qw(MAILDEV_URL LOGIN_PATH SUCCESS_PATH)};   # the script's other modes
-    # A hung browser must not hang the suite: timeout(1) ends it.
-    open my $out, '-|', 'timeout', '-k', '10', '180', $node, "$BROWSER_DIR/login.mjs"
-        or die "cannot run $node: $!";
-    while (my $line = <$out>) {
-        my $event = eval { decode_json($line) };
-        if (!$event) { diag("login.mjs: $line"); next; }
-        if ($event->{done}) { $done = $event; next; }
-        push @steps, $event->{step};
-        ok($event->{ok}, "browser: $event->{step}") or diag("  $event->{detail}");
-        note("  $event->{detail}") if $event->{ok} && $event->{detail} ne '';
+# Runs login.mjs for `email` with `env` added; each step it reports is one assertion.
+sub sign_in_in_browser {
+    my ($name, %extra) = @_;
+    my %env = (
+        BASE_URL           => $base,
+        TEST_NGINX_MAILDIR => $ENV{TEST_NGINX_MAILDIR},
+        DIRECTUS_URL       => "http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT}",
+        CHROMIUM           => $CHROMIUM,
+        %extra,
+    );
+    my ($done, @steps);
+    {
+        local @ENV{ keys %env } = values %env;
+        delete local @ENV{ grep { !exists $env{$_} } qw(MAILDEV_URL LOGIN_PATH SUCCESS_PATH TFA_SECRET) };
+        # A hung browser must not hang the suite: timeout(1) ends it.
+        open my $out, '-|', 'timeout', '-k', '10', '180', $node, "$BROWSER_DIR/login.mjs"
+            or die "cannot run $node: $!";
+        while (my $line = <$out>) {
+            my $event = eval { decode_json($line) };
+            if (!$event) { diag("login.mjs: $line"); next; }
+            if ($event->{done}) { $done = $event; next; }
+            push @steps, $event->{step};
+            ok($event->{ok}, "browser ($name): $event->{step}") or diag("  $event->{detail}");
+            note("  $event->{detail}") if $event->{ok} && $event->{detail} ne '';
+        }
+        close $out;
     }
-    close $out;
+    my $status = $? >> 8;
+    ok($done, "$name: the browser script ran to its end") or diag("login.mjs exit status $status (124: timed out)");
+    is($status, 0, "$name: login.mjs exit status 0");
+    cmp_ok(scalar @steps, '>=', 11, "$name: every step was reported");
 }
-my $status = $? >> 8;
-ok($done, 'the browser script ran to its end') or diag("login.mjs exit status $status (124: timed out)");
-is($status, 0, 'login.mjs exit status 0');
-cmp_ok(scalar @steps, '>=', 10, 'every step was reported');
+
+sign_in_in_browser('email only', EMAIL => $EMAIL, USER_ID => $user_id, SCREENSHOT_DIR => $SCREENSHOTS);
+
+# A user with 2FA (enabled through Directus' own API) types the code on the confirm page.
+my ($tfa_id, $tfa_secret) = tfa_user('browser-tfa@example.com');
+sign_in_in_browser('with 2FA', EMAIL => 'browser-tfa@example.com', USER_ID => $tfa_id,
+                   TFA_SECRET => $tfa_secret, SCREENSHOT_DIR => "$SCREENSHOTS/tfa");
+# Server side, since browsers fetch a favicon outside the page's own requests.
+my @seen = do { open my $log, '<', $access_log or die "$access_log: $!"; <$log> };
+ok(scalar @seen, 'the access log recorded the browser');
+is_deeply([grep { m{\|.*token=} } @seen], [], 'no request carried a token in its Referer');
+is_deeply([grep { m{^GET /favicon\.ico} } @seen], [], 'no favicon was fetched');
+is_deeply([grep { /token=(?!\[masked\])/ } @seen], [], '$magic_link_request masked every token');
+ok((grep { m{^GET /magic-link/verify\?token=\[masked\] } } @seen), 'the verify GET is logged, masked');
+
 note("screenshots: $SCREENSHOTS");
 
 unlike(error_log_since(0), qr/exited on signal/, 'no worker crashed');

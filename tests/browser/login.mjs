@@ -22,8 +22,10 @@
 //   SUCCESS_PATH        the after-login target, default /magic-link-ui/success
 //   CHROMIUM            the browser binary, default /usr/bin/chromium
 //   STEP_TIMEOUT_MS     timeout of each browser action, default 15000
+//   TFA_SECRET          the user's 2FA secret (base32): the confirm page must ask for the code
 
 import { chromium } from 'playwright-core';
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,12 +42,14 @@ const LOGIN_PATH = env.LOGIN_PATH ?? '/magic-link-ui';
 const SUCCESS_PATH = env.SUCCESS_PATH ?? '/magic-link-ui/success';
 const CHROMIUM = env.CHROMIUM ?? '/usr/bin/chromium';
 const TIMEOUT = Number(env.STEP_TIMEOUT_MS ?? 15000);
+const TFA_SECRET = env.TFA_SECRET ?? '';
 
 const STEPS = [
   'sign-in page',
   'request a link',
   'mail with the link',
   'confirm page',
+  'nothing leaves the confirm page',
   'sign in',
   'success page',
   'refresh cookie',
@@ -54,7 +58,7 @@ const STEPS = [
   'link is single-use',
 ];
 // Steps whose failure does not stop the ones after them (those do not build on them).
-const INDEPENDENT = new Set(['success page', 'users/me', 'link is single-use']);
+const INDEPENDENT = new Set(['nothing leaves the confirm page', 'success page', 'users/me', 'link is single-use']);
 
 function report(step, ok, detail = '') {
   process.stdout.write(JSON.stringify({ step, ok, detail: String(detail) }) + '\n');
@@ -91,6 +95,19 @@ function decodeQuotedPrintable(text) {
     }
   }
   return Buffer.from(bytes).toString('utf8');
+}
+
+// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, as an authenticator app shows it.
+function totp(secret, now = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bits = [...secret.toUpperCase().replace(/=+$/, '')]
+    .map((c) => alphabet.indexOf(c).toString(2).padStart(5, '0')).join('');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(now / 30000)));
+  const hash = createHmac('sha1', key).update(counter).digest();
+  const offset = hash[hash.length - 1] & 0x0f;
+  return String((hash.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
 // Where mail arrives: the SMTP sink's maildir (tests), or MailDev's API (the demo).
@@ -183,6 +200,11 @@ context.setDefaultNavigationTimeout(TIMEOUT);
 const page = context.pages()[0] ?? (await context.newPage());
 const consoleErrors = [];
 page.on('pageerror', (error) => consoleErrors.push(error.message));
+// Every request the browser makes, to prove that nothing carries a live token away.
+const requests = [];
+context.on('request', (request) => requests.push({
+  method: request.method(), url: request.url(), referer: request.headers().referer ?? '',
+}));
 
 // What the steps pass on to each other.
 const state = {};
@@ -245,6 +267,7 @@ const steps = {
   },
 
   async 'confirm page'() {
+    state.requestsBefore = requests.length;
     const response = await page.goto(state.link);
     await screenshot(page, 'confirm-page');
     check(response.status() === 200, `GET the link answered ${response.status()}`);
@@ -253,11 +276,31 @@ const steps = {
     const button = page.getByRole('button', { name: 'Sign in', exact: true });
     check((await button.count()) === 1, 'no "Sign in" button');
     check(await page.locator('form[method="post"] button[type="submit"]').count() >= 1, 'the button is not a POST form submit');
+    const otp = page.locator('input[name="otp"]');
+    check((await otp.count()) === (TFA_SECRET ? 1 : 0),
+      TFA_SECRET ? 'no one-time password field for a 2FA user' : 'a one-time password field for a user without 2FA');
+    check(response.headers()['referrer-policy'] === 'strict-origin',
+      `Referrer-Policy ${response.headers()['referrer-policy']}, not strict-origin`);
     return `${response.status()} ${await page.title()}`;
+  },
+
+  // While the page holds a live token in its URL, the browser fetches nothing (no favicon, no
+  // subresource) that could carry it away in a Referer.
+  async 'nothing leaves the confirm page'() {
+    await page.waitForTimeout(1500);
+    const extra = requests.slice(state.requestsBefore).filter((r) => r.url !== state.link);
+    check(extra.length === 0, `requests while the token is live: ${extra.map((r) => `${r.method} ${r.url.replace(/token=[^&]*/, 'token=...')}`).join(', ')}`);
+    return 'only the page itself was fetched';
   },
 
   async 'sign in'() {
     const verifyPath = new URL(state.link).pathname;
+    if (TFA_SECRET) {
+      // A code with a few seconds of its step left.
+      if (30 - (Date.now() / 1000) % 30 < 4) await page.waitForTimeout(4500);
+      await page.locator('input[name="otp"]').fill(totp(TFA_SECRET));
+    }
+    const before = requests.length;
     const [post] = await Promise.all([
       page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === verifyPath),
       page.getByRole('button', { name: 'Sign in', exact: true }).click(),
@@ -270,6 +313,10 @@ const steps = {
     }
     await screenshot(page, 'after-sign-in');
     check(post.status() === 303, `the POST answered ${post.status()}, not 303`);
+    const firstOut = requests[before];
+    check(firstOut && firstOut.method === 'POST' && new URL(firstOut.url).pathname === verifyPath,
+      `the first request after the click is not the form POST: ${firstOut?.method} ${firstOut?.url}`);
+    check(!requests.some((r) => /token=/.test(r.referer)), 'a request carried the token in its Referer');
     check(new URL(page.url()).pathname === SUCCESS_PATH,
       `landed on ${page.url()} (Location: ${location}), not ${SUCCESS_PATH}`);
     return `303 -> ${page.url()}`;

@@ -26,7 +26,7 @@ our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus l
                  token_in reset_limits redis_cli error_log_since services wait_until within timed static_median
                  in_background passed recovers_ok random_token unused_links wait_for_requests
                  create_policy attach_policy directus_admin_token set_password enable_tfa totp
-                 fresh_totp directus_api);
+                 fresh_totp directus_api tfa_user server_root);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -46,6 +46,9 @@ for my $name (qw(TEST_NGINX_LOAD_MODULES TEST_NGINX_PG_PORT TEST_NGINX_REDIS_POR
 }
 
 sub nginx_port { $port }
+
+# The flow suites' nginx prefix (its logs/ holds error.log and any access log a suite adds).
+sub server_root { $root }
 
 # The module's settings for the test services; `main`, `http` and `server` add directives,
 # `log_level` sets the error log's (default debug), `workers` the worker processes (default 1).
@@ -362,6 +365,24 @@ sub enable_tfa {
                                           { secret => $secret, otp => fresh_totp($secret) }, $token);
     die "tfa/enable: $status $raw" unless $status == 204 || $status == 200;
     return $secret;
+}
+
+# A user with a password and 2FA turned on through Directus' API, in `role` (default: a role of
+# their own); returns (user id, 2FA secret). Directus lets a user turn on their own 2FA only with
+# update permission on their tfa_secret, and an unlicensed Directus honours exactly its
+# recommended self-service permission; such a policy takes no seat.
+sub tfa_user {
+    my ($email, %opts) = @_;
+    my $role = $opts{role} // create_role("2FA role of $email");
+    attach_policy(create_policy(name => "Own profile and 2FA of $email", permissions => [{
+        collection => 'directus_users', action => 'update',
+        permissions => '{"id":{"_eq":"$CURRENT_USER"}}',
+        fields => join(',', qw(first_name last_name email password location title description avatar
+                               language appearance theme_light theme_dark theme_light_overrides
+                               theme_dark_overrides tfa_secret)) }]), role => $role);
+    my $user = create_user(email => $email, role => $role);
+    set_password($user, 'password-of-' . $email);
+    return ($user, enable_tfa($email, 'password-of-' . $email));
 }
 
 sub redis_cli {
