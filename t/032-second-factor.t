@@ -76,6 +76,7 @@ subtest 'the confirm page asks for the code before it redeems' => sub {
     my $wrong = $post->("token=$token&otp=" . a_wrong_code());
     is $wrong->{status}, 401, 'a wrong code: 401';
     like $wrong->{content}, qr/not right/, 'saying so';
+    like $wrong->{content}, qr/signing in as <strong>\Q$email\E</, 'still naming the account';
     like $wrong->{content}, qr/name="token" value="\Q$token\E"/, 'the same link, still usable';
     my $right = $post->("token=$token&otp=" . fresh_totp($secret));
     is $right->{status}, 303, 'the right code: 303 to the after-login page';

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <ctime>
+#include <utility>
 
 #include "core/backend_error.h"
 #include "core/token.h"
@@ -74,21 +75,25 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
                            "no usable link (unknown, expired, used, superseded or user refused)");
     }
     if (link->state == ClaimedLink::State::otp_required) {
-      // Nothing is spent until the code is right; a wrong one counts like a wrong token.
+      // Nothing is spent until the code is right; a wrong one counts like a wrong token. The
+      // answer names whose link it is, so the page can ask again.
+      const std::string secret = std::exchange(link->tfa_secret, {});
+      const auto ask_again = [&](Redemption redemption) {
+        redemption.link = *link;
+        return redemption;
+      };
       if (request.otp.empty()) {
-        Redemption second_factor = refused(Redemption::Status::otp_required,
-                                           "one-time password required");
-        second_factor.link = std::move(*link);
-        return second_factor;
+        return ask_again(refused(Redemption::Status::otp_required, "one-time password required"));
       }
-      if (!totp_matches(link->tfa_secret, request.otp, std::time(nullptr))) {
-        return count_failure(Redemption::Status::otp_invalid, "wrong one-time password");
+      if (!totp_matches(secret, request.otp, std::time(nullptr))) {
+        return ask_again(count_failure(Redemption::Status::otp_invalid, "wrong one-time password"));
       }
       if (!backends.limiter.first_use(
               limit_key(settings, "otp", link->user_id + ":" + request.otp), kOtpMemory)) {
-        return count_failure(Redemption::Status::otp_invalid, "one-time password already used");
+        return ask_again(
+            count_failure(Redemption::Status::otp_invalid, "one-time password already used"));
       }
-      claim.verified_tfa_secret_sha256 = sha256_hex(link->tfa_secret);
+      claim.verified_tfa_secret_sha256 = sha256_hex(secret);
       link = backends.store.claim_link(claim);
       if (!link || link->state != ClaimedLink::State::claimed) {
         return count_failure(Redemption::Status::invalid, "link no longer usable after 2FA");
