@@ -121,13 +121,13 @@ void PgConnection::send_and_wait(bool sent, const std::string& what) {
 
 // Collects the results of the statement sent; the last one tells how it went.
 PgResult PgConnection::last_result(const std::string& what) {
-  pg_result* last = nullptr;
+  // Owned from the start: waiting for the rest may throw (a timeout), and must not leak it.
+  PgResult result(nullptr);
   while (pg_result* next = PQgetResult(connection_)) {
-    if (last != nullptr) PQclear(last);
-    last = next;
+    result = PgResult(next);
     if (PQisBusy(connection_)) send_and_wait(true, what);
   }
-  PgResult result(last);
+  pg_result* last = result.get();
   const ExecStatusType status = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     const std::string why = last ? one_line(PQresultErrorMessage(last)) : "no result";

@@ -17,7 +17,8 @@ namespace magic_link {
 
 class PgResult {
  public:
-  explicit PgResult(pg_result* result);
+  explicit PgResult(pg_result* result);  // owns it (PQclear)
+  pg_result* get() const { return result_.get(); }
   int rows() const;
   bool is_null(int row, int column) const;
   std::string text(int row, int column) const;
