@@ -13,9 +13,9 @@ NGX_BUILD  := $(BUILD)/nginx
 MODULE     := $(BUILD)/ngx_http_magic_link_module.so
 UNIT_TESTS := $(BUILD)/unit-tests
 
-CORE_SOURCES  := $(sort $(wildcard src/core/*.cpp))
+CORE_SOURCES  := $(sort $(shell find src/core -name '*.cpp'))
 NGINX_SOURCES := $(sort $(wildcard src/nginx/*.cpp))
-HEADERS       := $(sort $(wildcard src/core/*.h src/nginx/*.h))
+HEADERS       := $(sort $(shell find src/core src/nginx -name '*.h'))
 UNIT_SOURCES  := $(sort $(wildcard tests/unit/*.cpp))
 LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath
 

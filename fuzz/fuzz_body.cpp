@@ -7,9 +7,9 @@
 // Checks: no crash or sanitizer report; a form body always parses; parse_link_request agrees
 // with parse + field(); a field that is not text carries no value; a form field's value holds
 // no NUL and equals form_field() on the same text.
-#include "core/body.h"
-#include "core/email.h"
-#include "core/token.h"
+#include "core/input/body.h"
+#include "core/input/email.h"
+#include "core/crypto/token.h"
 #include "fuzz_util.h"
 
 using magic_link::BodyFormat;

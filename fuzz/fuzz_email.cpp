@@ -6,7 +6,7 @@
 // <>, quotes, parentheses, comma, semicolon, colon, backslash, brackets); it has exactly one
 // '@' and a dot in the domain; it re-normalizes to itself (idempotent); and its upper-case
 // spelling normalizes to the same address (the lookup key does not depend on case).
-#include "core/email.h"
+#include "core/input/email.h"
 #include "fuzz_util.h"
 
 #include <algorithm>

@@ -12,9 +12,9 @@
 //   - relay_cookie keeps the cookie as sent, or appends "; Secure"; behind http it adds nothing;
 //     behind https the result has a real Secure attribute (one ';'-separated attribute that is
 //     "secure" once trimmed, any case; "; SecureX" is not one).
-#include "core/pages.h"
-#include "core/settings.h"
-#include "core/url.h"
+#include "core/render/pages.h"
+#include "core/config/settings.h"
+#include "core/input/url.h"
 #include "fuzz_util.h"
 
 #include <algorithm>

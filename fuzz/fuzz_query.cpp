@@ -9,9 +9,9 @@
 // Also feeds mask_tokens (what $magic_link_request logs): the token form_field reads never
 // survives in the masked line, masking twice changes nothing, and a line without a token field
 // (query_names_token false) is left as it is.
-#include "core/body.h"
-#include "core/query.h"
-#include "core/token.h"
+#include "core/input/body.h"
+#include "core/input/query.h"
+#include "core/crypto/token.h"
 #include "fuzz_util.h"
 
 using magic_link::Field;

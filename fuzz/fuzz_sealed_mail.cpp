@@ -10,8 +10,8 @@
 // handed a genuine sealed seed; either way an opened plaintext goes through deserialize.
 //
 // The secret is fixed, so fuzz/corpus/fuzz_sealed_mail/ can carry seeds sealed under it.
-#include "core/mail.h"
-#include "core/seal.h"
+#include "core/render/mail.h"
+#include "core/crypto/seal.h"
 #include "fuzz_util.h"
 
 using magic_link::MailMessage;

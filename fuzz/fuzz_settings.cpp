@@ -15,7 +15,7 @@
 //     host (`magic_link_public_url "";` once left it empty), a non-empty redirect allow-list
 //     whose prefixes start with '/', an after-login URL, a verify endpoint, a templates folder,
 //     a From address with an '@'.
-#include "core/settings.h"
+#include "core/config/settings.h"
 #include "fuzz_util.h"
 
 #include <map>

@@ -6,7 +6,7 @@
 // Checks: no crash or sanitizer report; looks_like_token agrees with a plain re-statement (43
 // characters of the base64url alphabet); keyed_hash is 64 lower-case hex digits and
 // deterministic; same_secret equals ==; a fresh new_token() looks like a token.
-#include "core/token.h"
+#include "core/crypto/token.h"
 #include "fuzz_util.h"
 
 namespace {

@@ -14,10 +14,10 @@
 //     carries exactly one token, T (form_field of its query), so no frontend can read another;
 //     its path, as nginx routes it, never reaches a module location, and its query names no
 //     token field in any spelling.
-#include "core/body.h"
-#include "core/redirect.h"
-#include "core/settings.h"
-#include "core/url.h"
+#include "core/input/body.h"
+#include "core/input/redirect.h"
+#include "core/config/settings.h"
+#include "core/input/url.h"
 #include "fuzz_util.h"
 
 #include <algorithm>

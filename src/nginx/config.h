@@ -4,9 +4,9 @@
 
 #include <vector>
 
-#include "core/seal.h"
-#include "core/settings.h"
-#include "core/templates.h"
+#include "core/crypto/seal.h"
+#include "core/config/settings.h"
+#include "core/render/templates.h"
 #include "nginx/ngx.h"
 
 namespace magic_link::ngx {
@@ -24,7 +24,7 @@ struct LocationConf {
 struct MainConf {
   ngx_str_t thread_pool_name;
   ngx_thread_pool_t* thread_pool;
-  bool used;               // some location has a `magic_link` endpoint
+  bool used;                                      // some location has a `magic_link` endpoint
   std::vector<ModuleLocation>* module_locations;  // its api and ui locations
   const Settings* shared;  // the http{} level: backends for every location and the mail sender
   const Sealer* sealer;    // seals and opens queued mail

@@ -3,12 +3,12 @@
 #include <exception>
 #include <optional>
 
-#include "core/account.h"
-#include "core/backends.h"
-#include "core/pages.h"
-#include "core/redeem_link.h"
-#include "core/request_link.h"
-#include "core/response.h"
+#include "core/flows/account.h"
+#include "core/adapters/thread_clients.h"
+#include "core/render/pages.h"
+#include "core/flows/redeem_link.h"
+#include "core/flows/request_link.h"
+#include "core/render/response.h"
 #include "nginx/config.h"
 #include "nginx/offload.h"
 
@@ -187,8 +187,7 @@ RedeemRequest posted_redemption(ngx_http_request_t* r, const std::optional<Reque
 std::function<Outcome()> api_redemption(ngx_http_request_t* r, RedeemRequest request) {
   return [settings = location_conf(r).settings, shared = main_conf(r).shared,
           request = std::move(request)] {
-    return api_answer(
-        redeem_link(*settings, request, SessionMode::json, thread_backends(*shared)));
+    return api_answer(redeem_link(*settings, request, SessionMode::json, thread_backends(*shared)));
   };
 }
 

@@ -1,7 +1,7 @@
 #include "nginx/mail_sender.h"
 
-#include "core/backends.h"
-#include "core/outbox.h"
+#include "core/adapters/thread_clients.h"
+#include "core/flows/outbox.h"
 #include "nginx/config.h"
 #include "nginx/offload.h"
 
@@ -65,8 +65,7 @@ void delivered(ngx_event_t* event) noexcept {
   sender.failing = !sender.failure.empty();
   // A full batch means more may be waiting; so may mail queued while this one ran.
   if (sender.wake_again ||
-      sender.report.requests + sender.report.sent + sender.report.retrying +
-              sender.report.dropped >
+      sender.report.requests + sender.report.sent + sender.report.retrying + sender.report.dropped >
           0) {
     sender.wake_again = false;
     post(event->log);

@@ -3,7 +3,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "core/request_link.h"
+#include "core/flows/request_link.h"
 #include "nginx/config.h"
 #include "nginx/mail_sender.h"
 

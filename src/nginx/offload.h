@@ -3,7 +3,7 @@
 
 #include <functional>
 
-#include "core/outcome.h"
+#include "core/flows/outcome.h"
 #include "nginx/ngx.h"
 
 namespace magic_link::ngx {

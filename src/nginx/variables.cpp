@@ -2,13 +2,13 @@
 
 #include <exception>
 
-#include "core/query.h"
+#include "core/input/query.h"
 
 namespace magic_link::ngx {
 namespace {
 
 ngx_int_t masked_request(ngx_http_request_t* r, ngx_http_variable_value_t* v, uintptr_t) noexcept
-try {
+    try {
   const ngx_str_t masked = copy(r->pool, mask_tokens(view(r->request_line)));
   if (masked.data == nullptr) return NGX_ERROR;
   v->data = masked.data;

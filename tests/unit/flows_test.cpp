@@ -7,13 +7,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/backend_error.h"
-#include "core/outbox.h"
-#include "core/pages.h"
-#include "core/redeem_link.h"
-#include "core/request_link.h"
-#include "core/token.h"
-#include "core/totp.h"
+#include "core/ports/backend_error.h"
+#include "core/flows/outbox.h"
+#include "core/render/pages.h"
+#include "core/flows/redeem_link.h"
+#include "core/flows/request_link.h"
+#include "core/crypto/token.h"
+#include "core/render/mail.h"
+#include "core/crypto/totp.h"
 
 namespace {
 
@@ -239,8 +240,8 @@ void a_2fa_user_needs_a_fresh_right_code_and_nothing_is_spent_before(void**) {
   assert_int_equal(world.limiter.failures_counted, 0);
   assert_int_equal(api_answer(redemption).response.status, 401);
 
-  redeem(world, redemption, "000000" == totp_code(kTfaSecret, std::time(nullptr)) ? "111111"
-                                                                                  : "000000");
+  redeem(world, redemption,
+         "000000" == totp_code(kTfaSecret, std::time(nullptr)) ? "111111" : "000000");
   assert_int_equal(static_cast<int>(redemption.status),
                    static_cast<int>(Redemption::Status::otp_invalid));
   assert_int_equal(world.limiter.failures_counted, 1);

@@ -3,11 +3,11 @@
 
 #include <set>
 
-#include "core/body.h"
-#include "core/email.h"
-#include "core/encoding.h"
-#include "core/redirect.h"
-#include "core/token.h"
+#include "core/input/body.h"
+#include "core/input/email.h"
+#include "core/crypto/encoding.h"
+#include "core/input/redirect.h"
+#include "core/crypto/token.h"
 
 namespace {
 

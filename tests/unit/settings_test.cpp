@@ -3,7 +3,7 @@
 
 #include <map>
 
-#include "core/settings.h"
+#include "core/config/settings.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // URL parsing: what the redirect allow-list and the backend settings rely on.
 #include "unit.h"
 
-#include "core/url.h"
+#include "core/input/url.h"
 
 namespace {
 

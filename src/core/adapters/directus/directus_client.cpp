@@ -1,0 +1,134 @@
+#include "core/adapters/directus/directus_client.h"
+
+#include <curl/curl.h>
+
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "core/ports/backend_error.h"
+#include "core/adapters/curl_util.h"
+
+namespace magic_link {
+namespace {
+
+struct Exchange {
+  std::string body;
+  std::vector<std::string> set_cookies;
+};
+
+size_t collect_body(char* data, size_t size, size_t count, void* exchange) {
+  static_cast<Exchange*>(exchange)->body.append(data, size * count);
+  return size * count;
+}
+
+size_t collect_header(char* data, size_t size, size_t count, void* exchange) {
+  std::string_view line(data, size * count);
+  constexpr std::string_view kName = "set-cookie:";
+  if (line.size() > kName.size()) {
+    bool matches = true;
+    for (size_t i = 0; i < kName.size() && matches; ++i) {
+      matches = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    }
+    if (matches) {
+      line.remove_prefix(kName.size());
+      while (!line.empty() && (line.front() == ' ')) line.remove_prefix(1);
+      while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+      static_cast<Exchange*>(exchange)->set_cookies.emplace_back(line);
+    }
+  }
+  return size * count;
+}
+
+std::string string_field(const nlohmann::json& object, const char* name) {
+  const auto found = object.find(name);
+  return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+struct DirectusClient::Answer {
+  long status = 0;
+  nlohmann::json data;  // the answer's "data" object, when there is one
+  std::vector<std::string> set_cookies;
+};
+
+DirectusClient::DirectusClient(Url internal_url, Milliseconds timeout)
+    : base_url_(internal_url.origin() + (internal_url.path == "/" ? "" : internal_url.path)),
+      timeout_(timeout),
+      curl_(curl_easy_init()) {
+  if (curl_ == nullptr) throw std::bad_alloc();
+}
+
+DirectusClient::~DirectusClient() {
+  curl_easy_cleanup(curl_);
+}
+
+DirectusClient::Answer DirectusClient::call(const std::string& url, const std::string* body,
+                                            curl_slist* headers, const std::string* cookie) {
+  Exchange exchange;
+  curl_easy_reset(curl_);
+  curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+  if (body != nullptr) {
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body->c_str());
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+  }
+  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
+  if (cookie != nullptr) curl_easy_setopt(curl_, CURLOPT_COOKIE, cookie->c_str());
+  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, collect_body);
+  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &exchange);
+  curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, collect_header);
+  curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &exchange);
+  set_timeouts(curl_, timeout_);
+  const CURLcode result = curl_easy_perform(curl_);
+  if (result != CURLE_OK) {
+    throw BackendError("directus", std::string("call failed: ") + curl_easy_strerror(result),
+                       result == CURLE_OPERATION_TIMEDOUT);
+  }
+  Answer answer;
+  curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &answer.status);
+  if (answer.status >= 500) {
+    throw BackendError("directus", "answered " + std::to_string(answer.status));
+  }
+  if (answer.status != 200) throw DirectusRefused("answered " + std::to_string(answer.status));
+  const auto json = nlohmann::json::parse(exchange.body, nullptr, false);
+  const auto data = json.is_object() ? json.find("data") : json.end();
+  if (data == json.end() || !data->is_object()) {
+    throw BackendError("directus", "answered 200 without data");
+  }
+  answer.data = *data;
+  answer.set_cookies = std::move(exchange.set_cookies);
+  return answer;
+}
+
+DirectusSession DirectusClient::refresh(const std::string& session_token, SessionMode mode) {
+  // json mode reads the token from the body; cookie mode only from the cookie.
+  const std::string body =
+      mode == SessionMode::json
+          ? nlohmann::json{{"refresh_token", session_token}, {"mode", "json"}}.dump()
+          : R"({"mode":"cookie"})";
+  const std::string cookie = "directus_refresh_token=" + session_token;
+  CurlSlist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
+  Answer answer = call(base_url_ + "/auth/refresh", &body, headers.get(),
+                       mode == SessionMode::cookie ? &cookie : nullptr);
+  DirectusSession session;
+  session.access_token = string_field(answer.data, "access_token");
+  if (session.access_token.empty()) throw BackendError("directus", "refresh gave no access token");
+  session.refresh_token = string_field(answer.data, "refresh_token");
+  const auto expires = answer.data.find("expires");
+  if (expires != answer.data.end() && expires->is_number()) {
+    session.expires_ms = expires->get<long long>();
+  }
+  session.set_cookies = std::move(answer.set_cookies);
+  return session;
+}
+
+std::string DirectusClient::current_user_id(const std::string& access_token) {
+  CurlSlist headers(curl_slist_append(nullptr, ("Authorization: Bearer " + access_token).c_str()));
+  const std::string id = string_field(
+      call(base_url_ + "/users/me?fields=id", nullptr, headers.get(), nullptr).data, "id");
+  if (id.empty()) throw DirectusRefused("/users/me gave no id");
+  return id;
+}
+
+}  // namespace magic_link

@@ -1,0 +1,34 @@
+// The SessionIssuer over Directus' own API on its internal URL.
+#pragma once
+
+#include "core/config/settings.h"
+#include "core/ports/session_issuer.h"
+
+typedef void CURL;
+struct curl_slist;
+
+namespace magic_link {
+
+// libcurl, one handle per thread (keep-alive to Directus between requests).
+class DirectusClient final : public SessionIssuer {
+ public:
+  DirectusClient(Url internal_url, Milliseconds timeout);
+  ~DirectusClient() override;
+  DirectusClient(const DirectusClient&) = delete;
+  DirectusClient& operator=(const DirectusClient&) = delete;
+
+  DirectusSession refresh(const std::string& session_token, SessionMode mode) override;
+  std::string current_user_id(const std::string& access_token) override;
+
+ private:
+  struct Answer;
+  // Sends one request and returns Directus' answer; throws on transport errors and 5xx.
+  Answer call(const std::string& url, const std::string* body, curl_slist* headers,
+              const std::string* cookie);
+
+  std::string base_url_;
+  Milliseconds timeout_;
+  CURL* curl_;
+};
+
+}  // namespace magic_link

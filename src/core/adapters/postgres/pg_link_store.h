@@ -1,0 +1,32 @@
+// The LinkStore in Directus' PostgreSQL: the extension's table, an outbox and the pending
+// requests, with the functions that keep each step one round trip.
+#pragma once
+
+#include "core/adapters/postgres/connection.h"
+#include "core/ports/link_store.h"
+
+namespace magic_link {
+
+class PgLinkStore final : public LinkStore {
+ public:
+  PgLinkStore(std::string conninfo, Milliseconds timeout);
+
+  void enqueue_link_request(const LinkRequestRecord& request) override;
+  std::vector<RequestOutcome> process_link_requests(int limit) override;
+  std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease) override;
+  void mail_sent(int link_id) override;
+  void mail_failed(int link_id, const std::string& error,
+                   std::optional<Milliseconds> retry_in) override;
+  void delete_old_rows(int retention_days) override;
+  std::optional<ClaimedLink> claim_link(const LinkClaim& claim) override;
+  void release_claim(int link_id, const std::string& session_token) override;
+  std::optional<LinkPreview> preview_link(const std::string& token_hash) override;
+  std::optional<std::string> user_email(const std::string& user_id) override;
+
+ private:
+  PgConnection& ready();
+
+  PgConnection connection_;
+};
+
+}  // namespace magic_link

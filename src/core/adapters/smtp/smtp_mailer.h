@@ -1,0 +1,29 @@
+// The Mailer over SMTP.
+#pragma once
+
+#include "core/config/settings.h"
+#include "core/ports/mailer.h"
+
+typedef void CURL;
+
+namespace magic_link {
+
+// libcurl's SMTP: implicit TLS (smtps://) or STARTTLS when offered, AUTH when a user is set,
+// a multipart/alternative text + HTML body built with curl_mime. One handle per thread, so the
+// connection is reused between mails.
+class SmtpMailer final : public Mailer {
+ public:
+  SmtpMailer(SmtpSettings smtp, Milliseconds timeout);
+  ~SmtpMailer() override;
+  SmtpMailer(const SmtpMailer&) = delete;
+  SmtpMailer& operator=(const SmtpMailer&) = delete;
+
+  void send(const MailMessage& mail) override;
+
+ private:
+  SmtpSettings smtp_;
+  Milliseconds timeout_;
+  CURL* curl_;
+};
+
+}  // namespace magic_link

@@ -1,0 +1,71 @@
+#include "core/crypto/seal.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <memory>
+#include <stdexcept>
+
+#include "core/crypto/encoding.h"
+#include "core/crypto/token.h"
+
+namespace magic_link {
+namespace {
+
+constexpr int kNonceBytes = 12;
+constexpr int kTagBytes = 16;
+
+using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
+
+const unsigned char* bytes(std::string_view text) {
+  return reinterpret_cast<const unsigned char*>(text.data());
+}
+
+}  // namespace
+
+// A key of its own, so the mail key and the token-hash key are never the same bytes.
+Sealer::Sealer(std::string_view secret) {
+  const std::string hex = keyed_hash(secret, "magic-link outbox key v1");
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    key_ += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  }
+}
+
+std::string Sealer::seal(std::string_view plaintext) const {
+  std::string out(kNonceBytes + plaintext.size() + kTagBytes, '\0');
+  auto* nonce = reinterpret_cast<unsigned char*>(out.data());
+  if (RAND_bytes(nonce, kNonceBytes) != 1) throw std::runtime_error("RAND_bytes failed");
+  CipherContext ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  int length = 0;
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key_), nonce) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nonce + kNonceBytes, &length, bytes(plaintext),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), nonce + kNonceBytes + length, &length) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes,
+                          nonce + kNonceBytes + plaintext.size()) != 1) {
+    throw std::runtime_error("AES-256-GCM sealing failed");
+  }
+  return base64(out);
+}
+
+std::optional<std::string> Sealer::open(std::string_view sealed) const {
+  const auto raw = unbase64(sealed);
+  if (!raw || raw->size() < kNonceBytes + kTagBytes) return std::nullopt;
+  const size_t body = raw->size() - kNonceBytes - kTagBytes;
+  const auto* nonce = bytes(*raw);
+  std::string plaintext(body, '\0');
+  CipherContext ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  int length = 0;
+  std::string tag = raw->substr(kNonceBytes + body);
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key_), nonce) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plaintext.data()), &length,
+                        nonce + kNonceBytes, static_cast<int>(body)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plaintext.data()) + length,
+                          &length) != 1) {
+    return std::nullopt;
+  }
+  return plaintext;
+}
+
+}  // namespace magic_link

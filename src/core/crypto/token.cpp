@@ -1,0 +1,75 @@
+#include "core/crypto/token.h"
+
+#include "core/crypto/encoding.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+namespace magic_link {
+namespace {
+
+constexpr size_t kTokenBytes = 32;
+constexpr size_t kTokenLength = 43;  // base64url of 32 bytes, unpadded
+
+std::string lower_hex(const unsigned char* bytes, unsigned int length) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[bytes[i] >> 4];
+    hex += kHex[bytes[i] & 0xf];
+  }
+  return hex;
+}
+
+}  // namespace
+
+std::string random_text(size_t bytes) {
+  std::vector<unsigned char> random(bytes);
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    throw std::runtime_error("RAND_bytes failed");
+  }
+  return base64url(std::string_view(reinterpret_cast<const char*>(random.data()), random.size()));
+}
+
+std::string new_token() {
+  return random_text(kTokenBytes);
+}
+
+bool looks_like_token(std::string_view text) {
+  return text.size() == kTokenLength && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '-' || c == '_';
+         });
+}
+
+std::string keyed_hash(std::string_view secret, std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest,
+           &length) == nullptr) {
+    throw std::runtime_error("HMAC-SHA-256 failed");
+  }
+  return lower_hex(digest, length);
+}
+
+std::string sha256_hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return lower_hex(digest, length);
+}
+
+bool same_secret(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace magic_link

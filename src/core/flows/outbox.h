@@ -1,0 +1,34 @@
+// Delivers queued login mail in the background, so an answer never waits on SMTP and a mail
+// accepted while SMTP is down goes out when it returns.
+#pragma once
+
+#include <vector>
+
+#include "core/ports/backends.h"
+#include "core/flows/outcome.h"
+#include "core/crypto/seal.h"
+#include "core/config/settings.h"
+
+namespace magic_link {
+
+struct DeliveryReport {
+  int requests = 0;  // link requests looked at
+  int sent = 0;
+  int retrying = 0;
+  int dropped = 0;
+  std::vector<LogLine> log;
+};
+
+// Looks at the link requests accepted since the last run (see request_link): issues links and
+// queues their mail, or records why not, with a log line for each.
+void process_link_requests(Backends backends, DeliveryReport& report);
+
+// Leases the due mails (SKIP LOCKED, so workers and nodes share the queue without sending one
+// twice) and sends each. A failure waits 1s, 2s, 4s ... up to `mail_retry_max_delay`; a link that
+// expired or was used meanwhile is not mailed (a superseded one still is: every accepted request
+// within the limits gets its mail, as with the extension). Every result lands in the link's
+// email_sent / email_error.
+void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
+                      DeliveryReport& report);
+
+}  // namespace magic_link

@@ -1,0 +1,176 @@
+#include "core/flows/redeem_link.h"
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+#include <utility>
+
+#include "core/ports/backend_error.h"
+#include "core/crypto/token.h"
+#include "core/crypto/totp.h"
+
+namespace magic_link {
+namespace {
+
+constexpr std::string_view kInvalid = "Invalid or expired link. Please request a new one.";
+// A one-time password is good for three 30 s steps; remembered a little longer than that.
+constexpr std::chrono::seconds kOtpMemory{120};
+
+Redemption refused(Redemption::Status status, std::string why) {
+  Redemption redemption;
+  redemption.status = status;
+  redemption.log.push_back({LogLine::Level::info, "magic_link: verify refused: " + why});
+  return redemption;
+}
+
+Redemption unavailable(const BackendError& error) {
+  Redemption redemption;
+  redemption.status = Redemption::Status::unavailable;
+  if (error.backend() == "directus") redemption.unavailable_status = error.timed_out() ? 504 : 502;
+  redemption.log.push_back({LogLine::Level::error, "magic_link: verify failed: " + error.backend() +
+                                                       " unavailable: " + error.what() +
+                                                       "; the link stays usable"});
+  return redemption;
+}
+
+nlohmann::ordered_json name_or_null(const std::string& name) {
+  return name.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(name);
+}
+
+}  // namespace
+
+Redemption redeem_link(const Settings& settings, const RedeemRequest& request, SessionMode mode,
+                       Backends backends) {
+  const std::string client_key = limit_key(settings, "verify", request.client.ip);
+  try {
+    const LimitVerdict allowed = backends.limiter.check_redemptions(
+        client_key, settings.max_failed_verifies_per_ip_per_hour);
+    if (!allowed.allowed) {
+      Redemption limited = refused(Redemption::Status::limited, "too many failures from client");
+      limited.retry_after = allowed.retry_after;
+      return limited;
+    }
+    const auto count_failure = [&](Redemption::Status status, std::string why) {
+      backends.limiter.count_failed_redemption(client_key);
+      return refused(status, std::move(why));
+    };
+    if (!looks_like_token(request.token)) {
+      return count_failure(Redemption::Status::invalid, "malformed token");
+    }
+
+    const std::string hash = keyed_hash(settings.secret, request.token);
+    LinkClaim claim{hash,
+                    request.client.ip,
+                    request.client.user_agent,
+                    request.origin,
+                    settings.allowed_roles,
+                    settings.disallowed_roles,
+                    settings.allow_admin,
+                    std::nullopt,
+                    random_text(48)};
+    auto link = backends.store.claim_link(claim);
+    // The index found it by hash; the constant-time comparison is defence in depth.
+    if (!link || !same_secret(link->stored_hash, hash)) {
+      return count_failure(Redemption::Status::invalid,
+                           "no usable link (unknown, expired, used, superseded or user refused)");
+    }
+    if (link->state == ClaimedLink::State::otp_required) {
+      // Nothing is spent until the code is right; a wrong one counts like a wrong token. The
+      // answer names whose link it is, so the page can ask again.
+      const std::string secret = std::exchange(link->tfa_secret, {});
+      const auto ask_again = [&](Redemption redemption) {
+        redemption.link = *link;
+        return redemption;
+      };
+      if (request.otp.empty()) {
+        return ask_again(refused(Redemption::Status::otp_required, "one-time password required"));
+      }
+      if (!totp_matches(secret, request.otp, std::time(nullptr))) {
+        return ask_again(count_failure(Redemption::Status::otp_invalid, "wrong one-time password"));
+      }
+      if (!backends.limiter.first_use(limit_key(settings, "otp", link->user_id + ":" + request.otp),
+                                      kOtpMemory)) {
+        return ask_again(
+            count_failure(Redemption::Status::otp_invalid, "one-time password already used"));
+      }
+      claim.verified_tfa_secret_sha256 = sha256_hex(secret);
+      link = backends.store.claim_link(claim);
+      if (!link || link->state != ClaimedLink::State::claimed) {
+        return count_failure(Redemption::Status::invalid, "link no longer usable after 2FA");
+      }
+    }
+    if (link->state == ClaimedLink::State::tfa_setup_required) {
+      return refused(Redemption::Status::tfa_setup_required,
+                     "2FA is enforced for the user and not set up");
+    }
+    try {
+      Redemption redeemed;
+      redeemed.session = backends.directus.refresh(claim.session_token, mode);
+      redeemed.status = Redemption::Status::redeemed;
+      redeemed.link = std::move(*link);
+      redeemed.log.push_back(
+          {LogLine::Level::info, "magic_link: verify: session created for link " +
+                                     std::to_string(redeemed.link.link_id)});
+      return redeemed;
+    } catch (const DirectusRefused& error) {
+      backends.store.release_claim(link->link_id, claim.session_token);
+      return count_failure(Redemption::Status::invalid,
+                           std::string("Directus refused the session: ") + error.what());
+    } catch (const BackendError& error) {
+      backends.store.release_claim(link->link_id, claim.session_token);
+      return unavailable(error);
+    }
+  } catch (const BackendError& error) {
+    return unavailable(error);
+  }
+}
+
+Outcome api_answer(Redemption redemption) {
+  Outcome outcome{{}, std::move(redemption.log)};
+  switch (redemption.status) {
+    case Redemption::Status::redeemed: {
+      const nlohmann::ordered_json body = {
+          {"success", true},
+          {"message", "Authentication successful"},
+          {"data",
+           {{"user",
+             {{"id", redemption.link.user_id},
+              {"email", redemption.link.email},
+              {"first_name", name_or_null(redemption.link.first_name)},
+              {"last_name", name_or_null(redemption.link.last_name)}}},
+            {"access_token", redemption.session.access_token},
+            {"refresh_token", redemption.session.refresh_token},
+            {"expires", redemption.session.expires_ms}}}};
+      outcome.response = {200, "application/json", body.dump(), {{"Cache-Control", "no-store"}}};
+      break;
+    }
+    case Redemption::Status::invalid:
+      outcome.response = json_failure(401, kInvalid);
+      break;
+    case Redemption::Status::otp_required:
+      outcome.response = json_failure(401, "A one-time password is required", "OTP_REQUIRED");
+      break;
+    case Redemption::Status::otp_invalid:
+      outcome.response = json_failure(401, "Invalid one-time password", "INVALID_OTP");
+      break;
+    case Redemption::Status::tfa_setup_required:
+      outcome.response = json_failure(
+          403, "Two-factor authentication must be set up in Directus first", "TFA_SETUP_REQUIRED");
+      break;
+    case Redemption::Status::limited:
+      outcome.response = json_too_many(redemption.retry_after.count());
+      break;
+    case Redemption::Status::unavailable:
+      outcome.response = json_unavailable(redemption.unavailable_status);
+      break;
+  }
+  return outcome;
+}
+
+std::optional<LinkPreview> preview(const Settings& settings, const std::string& token,
+                                   Backends backends) {
+  if (!looks_like_token(token)) return std::nullopt;
+  return backends.store.preview_link(keyed_hash(settings.secret, token));
+}
+
+}  // namespace magic_link

@@ -1,0 +1,55 @@
+// Redeeming a link: the second half of the login flow, shared by the API (JSON tokens) and the
+// browser page (Directus' refresh cookie and a redirect).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "core/ports/backends.h"
+#include "core/ports/session_issuer.h"
+#include "core/flows/outcome.h"
+#include "core/flows/request_link.h"
+#include "core/config/settings.h"
+
+namespace magic_link {
+
+struct Redemption {
+  enum class Status {
+    redeemed,            // `link` and `session` are set
+    invalid,             // unknown, malformed, expired, used, superseded, user or role refused
+    limited,             // too many failed redemptions from this client
+    unavailable,         // a backend failed; the link is still usable
+    otp_required,        // the user has 2FA and no code came: the link is still usable
+    otp_invalid,         // a wrong or replayed code: counted as a failure, the link still usable
+    tfa_setup_required,  // 2FA is enforced for the user, who has not set it up in Directus
+  } status = Status::invalid;
+  ClaimedLink link;
+  DirectusSession session;
+  std::chrono::seconds retry_after{0};
+  int unavailable_status = 503;  // 502 Directus error, 503 down, 504 slow
+  std::vector<LogLine> log;
+};
+
+// What a redemption was given: the link's token and, for users with 2FA, their one-time password.
+struct RedeemRequest {
+  std::string token;
+  std::string otp;
+  Client client;
+  std::string origin;
+};
+
+// Runs on a pool thread. The claim spends the link; if Directus then fails to create the
+// session, the claim is released and the link works again. A client's failures (wrong codes
+// included) count towards its limit, so guessing tokens or codes is hopeless. A user with 2FA
+// needs the current one-time password, each code accepted once.
+Redemption redeem_link(const Settings& settings, const RedeemRequest& request, SessionMode mode,
+                       Backends backends);
+
+// The extension's answers: 200 {"success":true,...,"data":{user, tokens}}, 401, 429, 5xx.
+Outcome api_answer(Redemption redemption);
+
+// Read-only: who the link signs in, for the confirm page. Never spends the link.
+std::optional<LinkPreview> preview(const Settings& settings, const std::string& token,
+                                   Backends backends);
+
+}  // namespace magic_link

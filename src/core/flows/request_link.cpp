@@ -1,0 +1,99 @@
+#include "core/flows/request_link.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/ports/backend_error.h"
+#include "core/input/email.h"
+#include "core/render/mail.h"
+#include "core/input/redirect.h"
+#include "core/crypto/token.h"
+
+namespace magic_link {
+namespace {
+
+constexpr std::string_view kAccepted =
+    "If your email exists in our system, a magic link has been sent";
+constexpr std::string_view kInvalidEmail = "Please provide a valid email address";
+constexpr std::string_view kInvalidRedirect = "The redirectUrl is not allowed";
+constexpr std::string_view kInvalidBody = "The request body is not valid JSON";
+
+Response accepted() {
+  const nlohmann::ordered_json body = {{"success", true}, {"message", kAccepted}};
+  return {200, "application/json", body.dump(), {}};
+}
+
+}  // namespace
+
+std::string limit_key(const Settings& settings, std::string_view kind, std::string_view value) {
+  return "magic_link:" + std::string(kind) + ":" +
+         keyed_hash(settings.secret, std::string(kind) + ":" + std::string(value)).substr(0, 32);
+}
+
+std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, BodyFormat format,
+                                                     std::string_view body, Client client) {
+  const auto refuse = [](std::string_view message, std::string_view why) {
+    return Outcome{json_failure(400, message),
+                   {{LogLine::Level::info, "magic_link: generate refused: " + std::string(why)}}};
+  };
+  const auto fields = parse_link_request(format, body);
+  if (!fields) return refuse(kInvalidBody, "body is not a JSON object");
+  if (fields->email.state != Field::State::text) return refuse(kInvalidEmail, "no email string");
+  auto email = normalize_email(fields->email.value);
+  if (!email) return refuse(kInvalidEmail, "malformed email");
+
+  std::string link_base = settings.public_url.origin() +
+                          (settings.public_url.path == "/" ? "" : settings.public_url.path) +
+                          settings.verify_endpoint;
+  if (fields->redirect_url.state == Field::State::invalid) {
+    return refuse(kInvalidRedirect, "redirectUrl is not a string");
+  }
+  if (fields->redirect_url.state == Field::State::text) {
+    auto allowed = allowed_redirect(fields->redirect_url.value, settings);
+    if (!allowed) return refuse(kInvalidRedirect, "redirectUrl not on the allow-list");
+    link_base = std::move(*allowed);
+  }
+  return LinkRequest{std::move(*email), std::move(link_base), std::move(client)};
+}
+
+Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
+                     const LinkRequest& request, Backends backends) {
+  const LinkRequestVerdict verdict = backends.limiter.count_link_request(
+      limit_key(settings, "client", request.client.ip), settings.max_requests_per_ip_per_hour,
+      limit_key(settings, "email", request.email), settings.max_requests_per_email_per_hour);
+  if (!verdict.client.allowed) {
+    return {json_too_many(verdict.client.retry_after.count()),
+            {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
+  }
+
+  // The link, its mail and one durable write are made whatever the address turns out to be; who
+  // it belongs to is looked at after the answer (process_link_requests), so answer times say
+  // nothing about accounts.
+  const std::string token = new_token();
+  const MailMessage mail = compose_link_mail(settings, templates, request.email,
+                                             link_with_token(request.link_base, token));
+  LinkRequestRecord record;
+  record.email = request.email;
+  record.client_ip = request.client.ip;
+  record.user_agent = request.client.user_agent;
+  record.token_hash = keyed_hash(settings.secret, token);
+  record.expiration_minutes = settings.expiration_minutes;
+  record.allowed_roles = settings.allowed_roles;
+  record.disallowed_roles = settings.disallowed_roles;
+  record.allow_admin = settings.allow_admin;
+  record.email_rate_limited = !verdict.email.allowed;
+  record.after_login_url = settings.after_login_url;
+  record.sealed_mail = sealer.seal(serialize(mail));
+
+  backends.store.enqueue_link_request(record);
+  return {accepted(), {{LogLine::Level::info, "magic_link: generate: request accepted"}}, true};
+}
+
+Outcome backend_unavailable(const std::exception& error, std::string_view step) {
+  std::string backend = "backend";
+  if (const auto* failed = dynamic_cast<const BackendError*>(&error)) backend = failed->backend();
+  return {json_unavailable(),
+          {{LogLine::Level::error, "magic_link: " + std::string(step) + " failed: " + backend +
+                                       " unavailable: " + error.what()}}};
+}
+
+}  // namespace magic_link

@@ -1,0 +1,117 @@
+// Where links, their audit trail and the mail outbox live: the extension's table in the same
+// PostgreSQL as Directus, plus an outbox table.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config/settings.h"
+
+namespace magic_link {
+
+// The extension's `email_error` texts for requests that were answered but not mailed.
+enum class RequestOutcome {
+  issued,
+  rate_limited,
+  unknown_user,
+  inactive_user,
+  role_refused,
+  admin_refused,
+};
+
+struct LinkRequestRecord {
+  std::string email;  // normalised
+  std::string client_ip;
+  std::string user_agent;
+  std::string token_hash;
+  int expiration_minutes = 0;
+  std::vector<std::string> allowed_roles;
+  std::vector<std::string> disallowed_roles;
+  bool allow_admin = false;
+  bool email_rate_limited = false;
+  std::string after_login_url;
+  std::string sealed_mail;  // the rendered message, encrypted; stored only when issued
+};
+
+struct QueuedMail {
+  int link_id = 0;
+  std::string sealed_mail;
+  int attempts = 0;                // including this one
+  bool link_still_usable = false;  // not used or expired since it was queued
+};
+
+struct LinkClaim {
+  std::string token_hash;
+  std::string client_ip;
+  std::string user_agent;
+  std::string origin;
+  std::vector<std::string> allowed_roles;
+  std::vector<std::string> disallowed_roles;
+  bool allow_admin = false;
+  // SHA-256 (hex) of the user's 2FA secret once their one-time password was checked against it.
+  std::optional<std::string> verified_tfa_secret_sha256;
+  std::string session_token;  // for the short-lived directus_sessions row
+};
+
+struct ClaimedLink {
+  enum class State {
+    claimed,             // spent, and the directus_sessions row is in place
+    otp_required,        // the user has 2FA: nothing spent; `tfa_secret` checks their code
+    tfa_setup_required,  // 2FA is enforced for the user, who has none yet: nothing spent
+  } state = State::claimed;
+  int link_id = 0;
+  std::string stored_hash;
+  std::string user_id;
+  std::string email;
+  std::string first_name;
+  std::string last_name;
+  std::string after_login_url;
+  std::string tfa_secret;  // base32, only with otp_required; never logged
+};
+
+enum class SecondFactor { none, otp, setup_required };
+
+// What the confirm page shows before anything is spent.
+struct LinkPreview {
+  std::string email;
+  int minutes_left = 0;
+  SecondFactor second_factor = SecondFactor::none;
+};
+
+class LinkStore {
+ public:
+  virtual ~LinkStore() = default;
+
+  // Stores an accepted request durably, the same single write whoever the address belongs to;
+  // process_link_requests looks at it right after, in the background.
+  virtual void enqueue_link_request(const LinkRequestRecord& request) = 0;
+  // Takes up to `limit` stored requests (each once, across workers and hosts) and records each
+  // (every request leaves a row); for an active user with an allowed role who is within the
+  // limit, issues the link: supersedes the email's earlier links and queues its mail, atomically.
+  virtual std::vector<RequestOutcome> process_link_requests(int limit) = 0;
+
+  // Leases up to `limit` due mails so no other worker or node sends them meanwhile.
+  virtual std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease) = 0;
+  virtual void mail_sent(int link_id) = 0;
+  // Records the error; retries after `retry_in`, or gives up when there is none.
+  virtual void mail_failed(int link_id, const std::string& error,
+                           std::optional<Milliseconds> retry_in) = 0;
+
+  // Deletes expired unused links and rows older than the audit retention.
+  virtual void delete_old_rows(int retention_days) = 0;
+
+  // Spends a usable link (unused, not superseded, not expired) whose user is still active with
+  // an allowed role (and not an admin, unless allowed), recording when and from where, and
+  // inserts a short-lived directus_sessions row for that user. Of concurrent claims of one link
+  // exactly one gets it; nothing for every other case. A user with 2FA is only claimed once
+  // `verified_tfa_secret_sha256` matches their secret; before that the answer says so.
+  virtual std::optional<ClaimedLink> claim_link(const LinkClaim& claim) = 0;
+  // The session was not created: the link is usable again and the session row goes.
+  virtual void release_claim(int link_id, const std::string& session_token) = 0;
+  virtual std::optional<LinkPreview> preview_link(const std::string& token_hash) = 0;
+  // The email of a Directus user, for pages that say who is signed in.
+  virtual std::optional<std::string> user_email(const std::string& user_id) = 0;
+};
+
+}  // namespace magic_link

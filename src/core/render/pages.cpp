@@ -1,0 +1,216 @@
+#include "core/render/pages.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace magic_link {
+namespace {
+
+// No script at all; inline styles only; forms post back to this site.
+constexpr std::string_view kSecurityPolicy =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'";
+
+Response page(const Settings& settings, const Templates& templates, int status,
+              TemplateValues values) {
+  values.emplace("site_name", settings.site_name);
+  Response response{status, "text/html; charset=utf-8", templates.render("page.html", values), {}};
+  response.headers = {{"Cache-Control", "no-store"},
+                      {"Content-Security-Policy", std::string(kSecurityPolicy)},
+                      // Never the path: the verify page's URL holds a live token. Not
+                      // no-referrer either: browsers then send `Origin: null` with the form
+                      // POST, and the same-origin check needs the real one.
+                      {"Referrer-Policy", "strict-origin"},
+                      {"X-Frame-Options", "DENY"},
+                      {"X-Content-Type-Options", "nosniff"}};
+  return response;
+}
+
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) ==
+                  std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
+}  // namespace
+
+Response confirm_page(const Settings& settings, const Templates& templates, const LinkPreview& link,
+                      std::string_view token, std::string_view action, std::string_view otp_error) {
+  TemplateValues values = {{"title", "Sign in to " + settings.site_name},
+                           {"confirm", "yes"},
+                           {"email", link.email},
+                           {"token", std::string(token)},
+                           {"action", std::string(action)}};
+  if (link.minutes_left > 0) values.emplace("minutes_left", std::to_string(link.minutes_left));
+  if (link.second_factor == SecondFactor::otp) values.emplace("otp", "yes");
+  if (!otp_error.empty()) values.emplace("otp_error", std::string(otp_error));
+  return page(settings, templates, otp_error.empty() ? 200 : 401, std::move(values));
+}
+
+Response tfa_setup_page(const Settings& settings, const Templates& templates) {
+  const std::string base = settings.public_url.path == "/" ? "" : settings.public_url.path;
+  return page(settings, templates, 403,
+              {{"title", "Set up two-factor authentication"},
+               {"notice", "yes"},
+               {"heading", "Set up two-factor authentication first"},
+               {"message",
+                "Your account requires two-factor authentication, which is not set up yet. Sign "
+                "in to the Data Studio to set it up, then ask for a new link."},
+               {"link_url", settings.public_url.origin() + base + "/admin/tfa-setup"},
+               {"link_text", "Set up two-factor authentication"}});
+}
+
+Response request_page(const Settings& settings, const Templates& templates,
+                      std::string_view action) {
+  return page(settings, templates, 200,
+              {{"title", "Sign in"},
+               {"notice", "yes"},
+               {"heading", "Sign in to " + settings.site_name},
+               {"message",
+                "Enter your email address and we will send you a link that signs you "
+                "in. No password needed."},
+               {"request_form", "yes"},
+               {"action", std::string(action)}});
+}
+
+Response account_page(const Settings& settings, const Templates& templates, std::string_view email,
+                      std::string_view user_id) {
+  return page(settings, templates, 200,
+              {{"title", "Signed in"},
+               {"signed_in", "yes"},
+               {"email", std::string(email)},
+               {"user_id", std::string(user_id)}});
+}
+
+Response signed_out_page(const Settings& settings, const Templates& templates,
+                         std::string_view login_path) {
+  return page(
+      settings, templates, 200,
+      {{"title", "Not signed in"}, {"signed_out", "yes"}, {"login_path", std::string(login_path)}});
+}
+
+Response notice_page(const Settings& settings, const Templates& templates, int status,
+                     std::string_view heading, std::string_view message, std::string_view action) {
+  return page(settings, templates, status,
+              {{"title", std::string(heading)},
+               {"notice", "yes"},
+               {"heading", std::string(heading)},
+               {"message", std::string(message)},
+               {"request_form", "yes"},
+               {"action", std::string(action)}});
+}
+
+Response invalid_link_page(const Settings& settings, const Templates& templates,
+                           std::string_view action) {
+  return notice_page(settings, templates, 401, "This link cannot be used",
+                     "It has expired, was already used, or a newer link replaced it. "
+                     "Ask for a new one below.",
+                     action);
+}
+
+Response redemption_page(const Settings& settings, const Templates& templates,
+                         const Redemption& redemption, std::string_view token,
+                         std::string_view action) {
+  const LinkPreview with_otp{redemption.link.email, 0, SecondFactor::otp};
+  switch (redemption.status) {
+    case Redemption::Status::otp_required:
+      return confirm_page(settings, templates, with_otp, token, action,
+                          "Enter the one-time password from your authenticator app.");
+    case Redemption::Status::otp_invalid:
+      return confirm_page(settings, templates, with_otp, token, action,
+                          "That code is not right or was already used. Enter the current one.");
+    case Redemption::Status::tfa_setup_required:
+      return tfa_setup_page(settings, templates);
+    case Redemption::Status::redeemed: {
+      const std::string& target = redemption.link.after_login_url.empty()
+                                      ? settings.after_login_url
+                                      : redemption.link.after_login_url;
+      Response response{303,
+                        "text/plain; charset=utf-8",
+                        "",
+                        {{"Location", target}, {"Cache-Control", "no-store"}}};
+      for (const auto& cookie : redemption.session.set_cookies) {
+        response.headers.emplace_back("Set-Cookie", relay_cookie(settings, cookie));
+      }
+      return response;
+    }
+    case Redemption::Status::invalid:
+      return invalid_link_page(settings, templates, action);
+    case Redemption::Status::limited: {
+      Response response = notice_page(settings, templates, 429, "Too many attempts",
+                                      "Please wait a while before trying again.", action);
+      response.headers.emplace_back("Retry-After", std::to_string(redemption.retry_after.count()));
+      return response;
+    }
+    case Redemption::Status::unavailable:
+      break;
+  }
+  Response response = notice_page(
+      settings, templates, redemption.unavailable_status, "Signing in is unavailable right now",
+      "Your link still works: please try it again in a moment.", action);
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+Response check_email_page(const Settings& settings, const Templates& templates) {
+  return page(settings, templates, 200,
+              {{"title", "Check your email"},
+               {"notice", "yes"},
+               {"heading", "Check your email"},
+               {"message",
+                "If your address is registered, a sign-in link is on its way. It works "
+                "once and expires in " +
+                    std::to_string(settings.expiration_minutes) + " minutes."}});
+}
+
+Response link_request_page(const Settings& settings, const Templates& templates,
+                           const Response& api_answer, std::string_view action) {
+  switch (api_answer.status) {
+    case 200:
+      return check_email_page(settings, templates);
+    case 400:
+      return notice_page(settings, templates, 400, "Please check the address",
+                         "Please provide a valid email address.", action);
+    case 429: {
+      Response response = notice_page(settings, templates, 429, "Too many requests",
+                                      "Please wait a while before asking again.", action);
+      for (const auto& header : api_answer.headers) {
+        if (header.first == "Retry-After") response.headers.push_back(header);
+      }
+      return response;
+    }
+    default:
+      return notice_page(settings, templates, api_answer.status,
+                         "Signing in is unavailable right now", "Please try again in a moment.",
+                         action);
+  }
+}
+
+bool same_origin(const Settings& settings, std::string_view origin, std::string_view referer) {
+  const std::string expected = settings.public_url.origin();
+  if (!origin.empty()) return origin == expected;
+  return starts_with_ignoring_case(referer, expected + "/");
+}
+
+// Whether one of the cookie's attributes (after the first ';') is exactly Secure.
+bool has_secure_attribute(std::string_view cookie) {
+  for (auto semicolon = cookie.find(';'); semicolon != std::string_view::npos;
+       semicolon = cookie.find(';', semicolon + 1)) {
+    std::string_view attribute = cookie.substr(semicolon + 1);
+    attribute = attribute.substr(0, attribute.find(';'));
+    while (!attribute.empty() && attribute.front() == ' ') attribute.remove_prefix(1);
+    while (!attribute.empty() && attribute.back() == ' ') attribute.remove_suffix(1);
+    if (attribute.size() == 6 && starts_with_ignoring_case(attribute, "secure")) return true;
+  }
+  return false;
+}
+
+std::string relay_cookie(const Settings& settings, std::string_view set_cookie) {
+  std::string cookie(set_cookie);
+  if (settings.public_url.scheme == "https" && !has_secure_attribute(cookie)) cookie += "; Secure";
+  return cookie;
+}
+
+}  // namespace magic_link
