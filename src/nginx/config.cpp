@@ -4,7 +4,7 @@
 #include <exception>
 #include <vector>
 
-#include "nginx/handler.h"
+#include "nginx/routing.h"
 #include "nginx/variables.h"
 
 namespace magic_link::ngx {

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "nginx/config.h"
-#include "nginx/mail_sender.h"
+#include "nginx/background.h"
 
 namespace {
 
@@ -21,7 +21,7 @@ ngx_int_t init_module(ngx_cycle_t* cycle) noexcept {
 }
 
 ngx_int_t init_process(ngx_cycle_t* cycle) noexcept {
-  return magic_link::ngx::start_mail_sender(cycle);
+  return magic_link::ngx::start_background(cycle);
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
 #include "nginx/offload.h"
 
 #include <memory>
-#include <stdexcept>
 
-#include "core/flows/request_link.h"
+#include "nginx/background.h"
 #include "nginx/config.h"
-#include "nginx/mail_sender.h"
+#include "nginx/logging.h"
+#include "nginx/responses.h"
 
 namespace magic_link::ngx {
 namespace {
@@ -13,6 +13,7 @@ namespace {
 struct Job {
   std::function<Outcome()> work;
   Outcome outcome;
+  std::string internal_error;  // an exception no flow should let out: answered 500
   ngx_http_request_t* request;
 };
 
@@ -26,102 +27,45 @@ void run_job(void* data, ngx_log_t*) noexcept {
   try {
     job->outcome = job->work();
   } catch (const std::exception& e) {
-    job->outcome = backend_unavailable(e, "request");
+    job->internal_error = e.what();
   } catch (...) {
-    job->outcome = backend_unavailable(std::runtime_error("unknown error"), "request");
+    job->internal_error = "unknown exception";
   }
 }
 
-// Back on the event loop.
+// Back on the event loop, finished the way nginx finishes its own thread tasks
+// (ngx_http_copy_thread_event_handler): the request's log context set, the block released, and
+// no answer for a request that was terminated meanwhile (nginx waited for the task to end it).
 void job_done(ngx_event_t* event) noexcept {
-  auto* task_ctx = static_cast<ngx_thread_task_t*>(event->data)->ctx;
-  std::unique_ptr<Job> job(job_of(task_ctx));
+  std::unique_ptr<Job> job(job_of(static_cast<ngx_thread_task_t*>(event->data)->ctx));
   ngx_http_request_t* r = job->request;
   ngx_connection_t* connection = r->connection;
+  ngx_http_set_log_request(connection->log, r);
   r->main->blocked--;
   r->aio = 0;
-  ngx_int_t rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-  try {
-    log_lines(request_log(r), job->outcome.log);
-    if (job->outcome.work_queued) wake_mail_sender();
-    rc = send(r, job->outcome.response);
-  } catch (const std::exception& e) {
-    ngx_log_error(NGX_LOG_ERR, request_log(r), 0, "magic_link: cannot answer: %s", e.what());
+  if (job->outcome.work_queued) wake_background();
+
+  ngx_int_t rc = NGX_ERROR;
+  if (!r->done && !connection->error) {
+    try {
+      if (job->internal_error.empty()) {
+        rc = respond(r, job->outcome);
+      } else {
+        ngx_log_error(NGX_LOG_ERR, request_log(r), 0,
+                      "magic_link: request failed: internal error: %s",
+                      job->internal_error.c_str());
+        rc = respond_unavailable(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+      }
+    } catch (const std::exception& e) {
+      ngx_log_error(NGX_LOG_ERR, request_log(r), 0, "magic_link: cannot answer: %s", e.what());
+      rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
   }
   ngx_http_finalize_request(r, rc);
   ngx_http_run_posted_requests(connection);
 }
 
-bool add_header(ngx_http_request_t* r, std::string_view name, std::string_view value) {
-  auto* header = static_cast<ngx_table_elt_t*>(ngx_list_push(&r->headers_out.headers));
-  if (header == nullptr) return false;
-  header->hash = 1;
-  header->key = copy(r->pool, name);
-  header->value = copy(r->pool, value);
-  return header->key.data && header->value.data;
-}
-
-u_char* redacted_context(ngx_log_t* log, u_char* buf, size_t len) {
-  const auto* ctx = static_cast<ngx_http_log_ctx_t*>(log->data);
-  u_char* p = buf;
-  if (ctx == nullptr || ctx->connection == nullptr) return p;
-  p = ngx_snprintf(p, len, ", client: %V", &ctx->connection->addr_text);
-  const ngx_http_request_t* r = ctx->request;
-  if (r == nullptr) return p;
-  const auto* cscf =
-      static_cast<ngx_http_core_srv_conf_t*>(ngx_http_get_module_srv_conf(r, ngx_http_core_module));
-  p = ngx_snprintf(p, len - (p - buf), ", server: %V, request: \"%V %V\"", &cscf->server_name,
-                   &r->method_name, &r->uri);
-  if (r->headers_in.host != nullptr) {
-    p = ngx_snprintf(p, len - (p - buf), ", host: \"%V\"", &r->headers_in.host->value);
-  }
-  return p;
-}
-
 }  // namespace
-
-ngx_log_t* request_log(ngx_http_request_t* r) {
-  auto* log = static_cast<ngx_log_t*>(ngx_palloc(r->pool, sizeof(ngx_log_t)));
-  if (log == nullptr) return r->connection->log;
-  *log = *r->connection->log;
-  log->handler = redacted_context;
-  return log;
-}
-
-void log_lines(ngx_log_t* log, const std::vector<LogLine>& lines) {
-  for (const auto& line : lines) {
-    const ngx_uint_t level = line.level == LogLine::Level::error  ? NGX_LOG_ERR
-                             : line.level == LogLine::Level::warn ? NGX_LOG_WARN
-                                                                  : NGX_LOG_INFO;
-    ngx_log_error(level, log, 0, "%s", line.text.c_str());
-  }
-}
-
-ngx_int_t send(ngx_http_request_t* r, const Response& response) {
-  if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  r->headers_out.status = response.status;
-  r->headers_out.content_type = copy(r->pool, response.content_type);
-  r->headers_out.content_type_len = r->headers_out.content_type.len;
-  r->headers_out.content_length_n = static_cast<off_t>(response.body.size());
-  for (const auto& [name, value] : response.headers) {
-    if (!add_header(r, name, value)) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  if (response.body.empty()) r->header_only = 1;
-
-  const ngx_int_t rc = ngx_http_send_header(r);
-  if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) return rc;
-
-  auto* buffer = static_cast<ngx_buf_t*>(ngx_calloc_buf(r->pool));
-  const ngx_str_t body = copy(r->pool, response.body);
-  if (buffer == nullptr || body.data == nullptr) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  buffer->pos = body.data;
-  buffer->last = body.data + body.len;
-  buffer->memory = 1;
-  buffer->last_buf = (r == r->main) ? 1 : 0;
-  buffer->last_in_chain = 1;
-  ngx_chain_t out{buffer, nullptr};
-  return ngx_http_output_filter(r, &out);
-}
 
 void offload(ngx_http_request_t* r, std::function<Outcome()> work) {
   ngx_thread_task_t* task = ngx_thread_task_alloc(r->pool, sizeof(Job*));
@@ -129,7 +73,7 @@ void offload(ngx_http_request_t* r, std::function<Outcome()> work) {
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     return;
   }
-  auto job = std::make_unique<Job>(Job{std::move(work), {}, r});
+  auto job = std::make_unique<Job>(Job{std::move(work), {}, {}, r});
   *static_cast<Job**>(task->ctx) = job.get();
   task->handler = run_job;
   task->event.data = task;
@@ -137,7 +81,7 @@ void offload(ngx_http_request_t* r, std::function<Outcome()> work) {
   if (ngx_thread_task_post(main_conf(r).thread_pool, task) != NGX_OK) {
     ngx_log_error(NGX_LOG_ERR, request_log(r), 0,
                   "magic_link: thread pool queue is full, answering 503");
-    ngx_http_finalize_request(r, send(r, json_unavailable()));
+    ngx_http_finalize_request(r, respond_unavailable(r, NGX_HTTP_SERVICE_UNAVAILABLE));
     return;
   }
   job.release();  // owned by the task until job_done

@@ -26,7 +26,7 @@ struct FakeLimiter : RateLimiter {
   int failures_counted = 0;
   bool down = false;
   LinkRequestVerdict count_link_request(std::string_view, int, std::string_view, int) override {
-    if (down) throw BackendError("redis", "connection refused");
+    if (down) throw BackendError(Backend::redis, "count_link_request", "no answer in time", true);
     return link_verdict;
   }
   LimitVerdict check_redemptions(std::string_view, int) override { return redemption_verdict; }
@@ -77,7 +77,7 @@ struct FakeMailer : Mailer {
   int sent = 0;
   bool down = false;
   void send(const MailMessage&) override {
-    if (down) throw BackendError("smtp", "connection refused");
+    if (down) throw BackendError(Backend::smtp, "send", "connection refused");
     ++sent;
   }
 };
@@ -86,7 +86,7 @@ struct FakeDirectus : SessionIssuer {
   enum class Mode { ok, refuse, down } mode = Mode::ok;
   DirectusSession refresh(const std::string&, SessionMode) override {
     if (mode == Mode::refuse) throw DirectusRefused("401");
-    if (mode == Mode::down) throw BackendError("directus", "connection refused");
+    if (mode == Mode::down) throw BackendError(Backend::directus, "refresh", "connection refused");
     return {"access", "refresh", 900000, {}};
   }
   std::string current_user_id(const std::string&) override { return "u"; }
@@ -172,11 +172,24 @@ void only_the_hash_is_stored_and_the_mail_is_sealed(void**) {
   assert_true(record.sealed_mail.find(token) == std::string::npos);
 }
 
-void a_failed_backend_is_a_503_naming_it(void**) {
-  const Outcome outcome =
-      backend_unavailable(BackendError("redis", "no answer in time", true), "request");
-  assert_int_equal(outcome.response.status, 503);
-  assert_non_null(strstr(outcome.log.at(0).text.c_str(), "redis unavailable: no answer in time"));
+void a_failed_backend_is_a_value_naming_backend_and_step(void**) {
+  World world;
+  world.limiter.down = true;
+  const Outcome outcome = world.request("jane@example.com");
+  assert_true(outcome.failure.has_value());
+  assert_int_equal(outcome.failure->http_status(), 503);
+  assert_string_equal(outcome.log.at(0).text.c_str(),
+                      "magic_link: generate failed: redis unavailable: count_link_request: no "
+                      "answer in time");
+  // The one place that answers it speaks each audience's language.
+  const Response api =
+      unavailable_response(503, Audience::api, world.settings, world.templates, "/x");
+  assert_string_equal(api.content_type.c_str(), "application/json");
+  const Response page =
+      unavailable_response(503, Audience::browser, world.settings, world.templates, "/x");
+  assert_int_equal(page.status, 503);
+  assert_non_null(strstr(page.content_type.c_str(), "text/html"));
+  assert_non_null(strstr(page.body.c_str(), "action=\"/x\""));
 }
 
 const std::string kToken = "abcdefghijabcdefghijabcdefghijabcdefghij123";
@@ -267,7 +280,8 @@ void directus_down_releases_the_link(void**) {
   redeem(world, redemption);
   assert_int_equal(static_cast<int>(redemption.status),
                    static_cast<int>(Redemption::Status::unavailable));
-  assert_int_equal(redemption.unavailable_status, 502);
+  assert_int_equal(redemption.failure.http_status(), 502);
+  assert_true(api_answer(redemption).failure.has_value());
   assert_int_equal(world.store.released, 1);
   assert_int_equal(world.limiter.failures_counted, 0);
 }
@@ -344,7 +358,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(processing_logs_each_outcome),
       cmocka_unit_test(email_over_its_limit_is_recorded_as_such),
       cmocka_unit_test(only_the_hash_is_stored_and_the_mail_is_sealed),
-      cmocka_unit_test(a_failed_backend_is_a_503_naming_it),
+      cmocka_unit_test(a_failed_backend_is_a_value_naming_backend_and_step),
       cmocka_unit_test(redeeming_keeps_the_claim_once_directus_made_the_session),
       cmocka_unit_test(totp_matches_rfc_6238_within_one_step),
       cmocka_unit_test(a_2fa_user_needs_a_fresh_right_code_and_nothing_is_spent_before),

@@ -21,11 +21,7 @@ Outcome signed_in_page(const Settings& settings, const Templates& templates,
   } catch (const DirectusRefused&) {
     return {signed_out_page(settings, templates, login_path), {}};
   } catch (const BackendError& error) {
-    Response page = notice_page(settings, templates, 503, "Signing in is unavailable right now",
-                                "Please try again in a moment.", login_path);
-    return {std::move(page),
-            {{LogLine::Level::error, "magic_link: account page failed: " + error.backend() +
-                                         " unavailable: " + error.what()}}};
+    return unavailable(error.failure(), "account page");
   }
 }
 

@@ -41,6 +41,19 @@ const char* describe(RequestOutcome outcome) {
 
 }  // namespace
 
+DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer, Backends backends,
+                                   bool cleanup_due) {
+  DeliveryReport report;
+  try {
+    process_link_requests(backends, report);
+    deliver_due_mail(shared, sealer, backends, report);
+    if (cleanup_due) backends.store.delete_old_rows(shared.audit_retention_days);
+  } catch (const BackendError& error) {
+    report.failure = error.failure();
+  }
+  return report;
+}
+
 void process_link_requests(Backends backends, DeliveryReport& report) {
   for (const RequestOutcome outcome : backends.store.process_link_requests(kBatch)) {
     const auto level =
@@ -79,7 +92,7 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
         ++report.sent;
         continue;
       } catch (const BackendError& error) {
-        if (error.backend() != "smtp") throw;
+        if (error.backend() != Backend::smtp) throw;
         smtp_down = error.what();
       }
     }

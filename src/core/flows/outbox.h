@@ -2,6 +2,7 @@
 // accepted while SMTP is down goes out when it returns.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "core/ports/backends.h"
@@ -17,7 +18,13 @@ struct DeliveryReport {
   int retrying = 0;
   int dropped = 0;
   std::vector<LogLine> log;
+  std::optional<BackendFailure> failure;  // the backend that stopped this run
 };
+
+// Everything after the answers, once: the accepted link requests, the due mail and, when
+// `cleanup_due`, old rows. A backend failure ends the run and is reported, not thrown.
+DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer, Backends backends,
+                                   bool cleanup_due);
 
 // Looks at the link requests accepted since the last run (see request_link): issues links and
 // queues their mail, or records why not, with a log line for each.

@@ -1,9 +1,12 @@
-// What a flow produced: the answer, and the lines the server should log about it.
+// What a flow produced: the answer, or the backend failure that kept it from one, and the lines
+// the server should log about it. No exception leaves a flow: backend failures are values.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/ports/backend_error.h"
 #include "core/render/response.h"
 
 namespace magic_link {
@@ -14,9 +17,20 @@ struct LogLine {
 };
 
 struct Outcome {
-  Response response;
+  Response response;  // unused when `failure` is set
   std::vector<LogLine> log;
   bool work_queued = false;  // a request or mail waits in the database: wake the background task
+  // The server answers it in the location's language (JSON or a page): unavailable_response.
+  std::optional<BackendFailure> failure = std::nullopt;
 };
+
+// The outcome of `endpoint` when a backend failed, with the one log line of that shape.
+inline Outcome unavailable(const BackendFailure& failure, const std::string& endpoint,
+                           const std::string& consequence = {}) {
+  Outcome outcome;
+  outcome.log.push_back({LogLine::Level::error, failure.log_line(endpoint, consequence)});
+  outcome.failure = failure;
+  return outcome;
+}
 
 }  // namespace magic_link

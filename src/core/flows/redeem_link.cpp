@@ -8,6 +8,7 @@
 #include "core/ports/backend_error.h"
 #include "core/crypto/token.h"
 #include "core/crypto/totp.h"
+#include "core/render/pages.h"
 
 namespace magic_link {
 namespace {
@@ -23,13 +24,12 @@ Redemption refused(Redemption::Status status, std::string why) {
   return redemption;
 }
 
-Redemption unavailable(const BackendError& error) {
+Redemption failed(const BackendError& error) {
   Redemption redemption;
   redemption.status = Redemption::Status::unavailable;
-  if (error.backend() == "directus") redemption.unavailable_status = error.timed_out() ? 504 : 502;
-  redemption.log.push_back({LogLine::Level::error, "magic_link: verify failed: " + error.backend() +
-                                                       " unavailable: " + error.what() +
-                                                       "; the link stays usable"});
+  redemption.failure = error.failure();
+  redemption.log.push_back(
+      {LogLine::Level::error, error.failure().log_line("verify", "; the link stays usable")});
   return redemption;
 }
 
@@ -118,10 +118,10 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
                            std::string("Directus refused the session: ") + error.what());
     } catch (const BackendError& error) {
       backends.store.release_claim(link->link_id, claim.session_token);
-      return unavailable(error);
+      return failed(error);
     }
   } catch (const BackendError& error) {
-    return unavailable(error);
+    return failed(error);
   }
 }
 
@@ -161,16 +161,39 @@ Outcome api_answer(Redemption redemption) {
       outcome.response = json_too_many(redemption.retry_after.count());
       break;
     case Redemption::Status::unavailable:
-      outcome.response = json_unavailable(redemption.unavailable_status);
+      outcome.failure = redemption.failure;
       break;
   }
   return outcome;
 }
 
-std::optional<LinkPreview> preview(const Settings& settings, const std::string& token,
-                                   Backends backends) {
-  if (!looks_like_token(token)) return std::nullopt;
-  return backends.store.preview_link(keyed_hash(settings.secret, token));
+Outcome page_answer(const Settings& settings, const Templates& templates, Redemption redemption,
+                    const std::string& token, const std::string& action) {
+  Outcome outcome{{}, std::move(redemption.log)};
+  if (redemption.status == Redemption::Status::unavailable) {
+    outcome.failure = redemption.failure;
+  } else {
+    outcome.response = redemption_page(settings, templates, redemption, token, action);
+  }
+  return outcome;
+}
+
+Outcome show_link(const Settings& settings, const Templates& templates, const std::string& token,
+                  const std::string& action, Backends backends) try {
+  const auto link = looks_like_token(token)
+                        ? backends.store.preview_link(keyed_hash(settings.secret, token))
+                        : std::nullopt;
+  if (!link) {
+    return {invalid_link_page(settings, templates, action),
+            {{LogLine::Level::info, "magic_link: verify page: no usable link"}}};
+  }
+  if (link->second_factor == SecondFactor::setup_required) {
+    return {tfa_setup_page(settings, templates),
+            {{LogLine::Level::info, "magic_link: verify page: 2FA enforced, not set up"}}};
+  }
+  return {confirm_page(settings, templates, *link, token, action), {}};
+} catch (const BackendError& error) {
+  return unavailable(error.failure(), "verify page");
 }
 
 }  // namespace magic_link

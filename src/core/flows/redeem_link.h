@@ -10,6 +10,7 @@
 #include "core/flows/outcome.h"
 #include "core/flows/request_link.h"
 #include "core/config/settings.h"
+#include "core/render/templates.h"
 
 namespace magic_link {
 
@@ -26,7 +27,7 @@ struct Redemption {
   ClaimedLink link;
   DirectusSession session;
   std::chrono::seconds retry_after{0};
-  int unavailable_status = 503;  // 502 Directus error, 503 down, 504 slow
+  BackendFailure failure;  // with `unavailable`
   std::vector<LogLine> log;
 };
 
@@ -48,8 +49,13 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
 // The extension's answers: 200 {"success":true,...,"data":{user, tokens}}, 401, 429, 5xx.
 Outcome api_answer(Redemption redemption);
 
-// Read-only: who the link signs in, for the confirm page. Never spends the link.
-std::optional<LinkPreview> preview(const Settings& settings, const std::string& token,
-                                   Backends backends);
+// The browser's answer: 303 with Directus' cookie, or a page (see redemption_page).
+Outcome page_answer(const Settings& settings, const Templates& templates, Redemption redemption,
+                    const std::string& token, const std::string& action);
+
+// GET of the mailed link: the confirm page (who the link signs in, a field for the one-time
+// password when the user has 2FA), read only: it never spends the link.
+Outcome show_link(const Settings& settings, const Templates& templates, const std::string& token,
+                  const std::string& action, Backends backends);
 
 }  // namespace magic_link

@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/ports/backend_error.h"
 #include "core/input/email.h"
 #include "core/render/mail.h"
 #include "core/input/redirect.h"
@@ -56,7 +55,7 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
 }
 
 Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
-                     const LinkRequest& request, Backends backends) {
+                     const LinkRequest& request, Backends backends) try {
   const LinkRequestVerdict verdict = backends.limiter.count_link_request(
       limit_key(settings, "client", request.client.ip), settings.max_requests_per_ip_per_hour,
       limit_key(settings, "email", request.email), settings.max_requests_per_email_per_hour);
@@ -86,14 +85,8 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
 
   backends.store.enqueue_link_request(record);
   return {accepted(), {{LogLine::Level::info, "magic_link: generate: request accepted"}}, true};
-}
-
-Outcome backend_unavailable(const std::exception& error, std::string_view step) {
-  std::string backend = "backend";
-  if (const auto* failed = dynamic_cast<const BackendError*>(&error)) backend = failed->backend();
-  return {json_unavailable(),
-          {{LogLine::Level::error, "magic_link: " + std::string(step) + " failed: " + backend +
-                                       " unavailable: " + error.what()}}};
+} catch (const BackendError& error) {
+  return unavailable(error.failure(), "generate");
 }
 
 }  // namespace magic_link

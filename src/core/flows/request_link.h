@@ -34,9 +34,6 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
 Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
                      const LinkRequest& request, Backends backends);
 
-// The answer for a backend that failed: 503, and a log line naming it.
-Outcome backend_unavailable(const std::exception& error, std::string_view step);
-
 // Keys under which Redis counts a client or an email: keyed hashes, never the values.
 std::string limit_key(const Settings& settings, std::string_view kind, std::string_view value);
 

@@ -147,10 +147,22 @@ Response redemption_page(const Settings& settings, const Templates& templates,
     case Redemption::Status::unavailable:
       break;
   }
-  Response response = notice_page(
-      settings, templates, redemption.unavailable_status, "Signing in is unavailable right now",
-      "Your link still works: please try it again in a moment.", action);
-  response.headers.emplace_back("Retry-After", "1");
+  // A backend failure is answered by unavailable_response, like every other.
+  return unavailable_response(redemption.failure.http_status(), Audience::browser, settings,
+                              templates, action);
+}
+
+Response unavailable_response(int status, Audience audience, const Settings& settings,
+                              const Templates& templates, std::string_view action) {
+  Response response =
+      audience == Audience::api
+          ? json_unavailable(status)
+          : notice_page(settings, templates, status, "Signing in is unavailable right now",
+                        status == 500 ? "Something went wrong. Please try again in a moment."
+                                      : "Nothing was lost: please try again in a moment.",
+                        action);
+  if (audience == Audience::browser && status != 500)
+    response.headers.emplace_back("Retry-After", "1");
   return response;
 }
 

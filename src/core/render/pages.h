@@ -51,6 +51,14 @@ Response link_request_page(const Settings& settings, const Templates& templates,
 Response invalid_link_page(const Settings& settings, const Templates& templates,
                            std::string_view action);
 
+// Who reads an endpoint's answers: API clients get JSON, browsers get pages.
+enum class Audience { api, browser };
+
+// The one answer for a request a backend failure (or an internal error, 500) kept from its
+// result: JSON with Retry-After for the API, an HTML page with the request form for browsers.
+Response unavailable_response(int status, Audience audience, const Settings& settings,
+                              const Templates& templates, std::string_view action);
+
 // A page for a refused request: `status` with `message` and the request form.
 Response notice_page(const Settings& settings, const Templates& templates, int status,
                      std::string_view heading, std::string_view message, std::string_view action);

@@ -64,8 +64,9 @@ DirectusClient::~DirectusClient() {
   curl_easy_cleanup(curl_);
 }
 
-DirectusClient::Answer DirectusClient::call(const std::string& url, const std::string* body,
-                                            curl_slist* headers, const std::string* cookie) {
+DirectusClient::Answer DirectusClient::call(const char* step, const std::string& url,
+                                            const std::string* body, curl_slist* headers,
+                                            const std::string* cookie) {
   Exchange exchange;
   curl_easy_reset(curl_);
   curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
@@ -82,19 +83,20 @@ DirectusClient::Answer DirectusClient::call(const std::string& url, const std::s
   set_timeouts(curl_, timeout_);
   const CURLcode result = curl_easy_perform(curl_);
   if (result != CURLE_OK) {
-    throw BackendError("directus", std::string("call failed: ") + curl_easy_strerror(result),
+    throw BackendError(Backend::directus, step,
+                       std::string("call failed: ") + curl_easy_strerror(result),
                        result == CURLE_OPERATION_TIMEDOUT);
   }
   Answer answer;
   curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &answer.status);
   if (answer.status >= 500) {
-    throw BackendError("directus", "answered " + std::to_string(answer.status));
+    throw BackendError(Backend::directus, step, "answered " + std::to_string(answer.status));
   }
   if (answer.status != 200) throw DirectusRefused("answered " + std::to_string(answer.status));
   const auto json = nlohmann::json::parse(exchange.body, nullptr, false);
   const auto data = json.is_object() ? json.find("data") : json.end();
   if (data == json.end() || !data->is_object()) {
-    throw BackendError("directus", "answered 200 without data");
+    throw BackendError(Backend::directus, step, "answered 200 without data", false, false);
   }
   answer.data = *data;
   answer.set_cookies = std::move(exchange.set_cookies);
@@ -109,11 +111,13 @@ DirectusSession DirectusClient::refresh(const std::string& session_token, Sessio
           : R"({"mode":"cookie"})";
   const std::string cookie = "directus_refresh_token=" + session_token;
   CurlSlist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
-  Answer answer = call(base_url_ + "/auth/refresh", &body, headers.get(),
+  Answer answer = call("refresh", base_url_ + "/auth/refresh", &body, headers.get(),
                        mode == SessionMode::cookie ? &cookie : nullptr);
   DirectusSession session;
   session.access_token = string_field(answer.data, "access_token");
-  if (session.access_token.empty()) throw BackendError("directus", "refresh gave no access token");
+  if (session.access_token.empty()) {
+    throw BackendError(Backend::directus, "refresh", "no access token in the answer", false, false);
+  }
   session.refresh_token = string_field(answer.data, "refresh_token");
   const auto expires = answer.data.find("expires");
   if (expires != answer.data.end() && expires->is_number()) {
@@ -126,7 +130,8 @@ DirectusSession DirectusClient::refresh(const std::string& session_token, Sessio
 std::string DirectusClient::current_user_id(const std::string& access_token) {
   CurlSlist headers(curl_slist_append(nullptr, ("Authorization: Bearer " + access_token).c_str()));
   const std::string id = string_field(
-      call(base_url_ + "/users/me?fields=id", nullptr, headers.get(), nullptr).data, "id");
+      call("users/me", base_url_ + "/users/me?fields=id", nullptr, headers.get(), nullptr).data,
+      "id");
   if (id.empty()) throw DirectusRefused("/users/me gave no id");
   return id;
 }

@@ -23,8 +23,8 @@ class DirectusClient final : public SessionIssuer {
  private:
   struct Answer;
   // Sends one request and returns Directus' answer; throws on transport errors and 5xx.
-  Answer call(const std::string& url, const std::string* body, curl_slist* headers,
-              const std::string* cookie);
+  Answer call(const char* step, const std::string& url, const std::string* body,
+              curl_slist* headers, const std::string* cookie);
 
   std::string base_url_;
   Milliseconds timeout_;

@@ -76,7 +76,7 @@ void PgConnection::throw_failure(const std::string& what, bool timed_out) {
   if (!timed_out && connection_ != nullptr) why = one_line(PQerrorMessage(connection_));
   // A connection left mid-statement cannot be reused; a fresh one is made on the next call.
   if (timed_out || connection_ == nullptr || PQstatus(connection_) != CONNECTION_OK) drop();
-  throw BackendError("postgres", what + ": " + why, timed_out);
+  throw BackendError(Backend::postgres, what, why, timed_out);
 }
 
 void PgConnection::connect() {
@@ -84,7 +84,8 @@ void PgConnection::connect() {
   const char* keywords[] = {"dbname", "application_name", nullptr};
   const char* values[] = {conninfo_.c_str(), "ngx_http_magic_link_module", nullptr};
   connection_ = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
-  if (connection_ == nullptr) throw BackendError("postgres", "cannot allocate a connection");
+  if (connection_ == nullptr)
+    throw BackendError(Backend::postgres, "connect", "cannot allocate a connection");
   if (PQstatus(connection_) == CONNECTION_BAD) throw_failure("connect failed");
   for (;;) {
     const PostgresPollingStatusType state = PQconnectPoll(connection_);
@@ -131,7 +132,7 @@ PgResult PgConnection::last_result(const std::string& what) {
   const ExecStatusType status = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     const std::string why = last ? one_line(PQresultErrorMessage(last)) : "no result";
-    throw BackendError("postgres", what + ": " + why);
+    throw BackendError(Backend::postgres, what, why);
   }
   return result;
 }

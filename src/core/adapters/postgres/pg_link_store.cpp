@@ -356,7 +356,8 @@ RequestOutcome outcome_of(const std::string& text) {
   if (text == "User not active") return RequestOutcome::inactive_user;
   if (text == "Role not allowed") return RequestOutcome::role_refused;
   if (text == "Admin not allowed") return RequestOutcome::admin_refused;
-  throw BackendError("postgres", "unexpected request outcome " + text);
+  throw BackendError(Backend::postgres, "process", "unexpected request outcome " + text, false,
+                     false);
 }
 
 std::atomic<bool> schema_ready{false};

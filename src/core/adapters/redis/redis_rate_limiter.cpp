@@ -101,6 +101,10 @@ LimitVerdict verdict(long long allowed, long long ttl) {
   return {allowed != 0, std::chrono::seconds(allowed != 0 ? 0 : std::max(ttl, 1LL))};
 }
 
+BackendError unexpected_reply(const char* step) {
+  return BackendError(Backend::redis, step, "unexpected script reply", false, false);
+}
+
 }  // namespace
 
 struct RedisRateLimiter::Reply {
@@ -122,13 +126,14 @@ void RedisRateLimiter::drop() {
 void RedisRateLimiter::connect() {
   const timeval timeout = to_timeval(timeout_);
   context_ = redisConnectWithTimeout(address_.host.c_str(), address_.port, timeout);
-  if (context_ == nullptr) throw BackendError("redis", "cannot allocate a connection");
+  if (context_ == nullptr)
+    throw BackendError(Backend::redis, "connect", "cannot allocate a connection");
   if (context_->err != 0) {
     const std::string why = context_->errstr;
     drop();
     throw BackendError(
-        "redis",
-        "connect to " + address_.host + ":" + std::to_string(address_.port) + " failed: " + why,
+        Backend::redis, "connect",
+        "to " + address_.host + ":" + std::to_string(address_.port) + " failed: " + why,
         why.find("timed out") != std::string::npos);
   }
   redisSetTimeout(context_, timeout);
@@ -136,14 +141,15 @@ void RedisRateLimiter::connect() {
     ReplyPtr reply = run_command(context_, words);
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
       drop();
-      throw BackendError("redis", "connection setup failed (" + words.front() + ")");
+      throw BackendError(Backend::redis, "connect", "setup failed (" + words.front() + ")");
     }
   };
   if (!address_.password.empty()) command({"AUTH", address_.password});
   if (address_.database != 0) command({"SELECT", std::to_string(address_.database)});
 }
 
-RedisRateLimiter::Reply RedisRateLimiter::script(const std::string& sha, const std::string& source,
+RedisRateLimiter::Reply RedisRateLimiter::script(const char* step, const std::string& sha,
+                                                 const std::string& source,
                                                  const std::vector<std::string>& keys,
                                                  const std::vector<std::string>& args) {
   if (context_ == nullptr) connect();
@@ -160,13 +166,13 @@ RedisRateLimiter::Reply RedisRateLimiter::script(const std::string& sha, const s
       const bool timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
       const std::string why = context_->errstr;
       drop();
-      throw BackendError("redis", timed_out ? "no answer in time" : "command failed: " + why,
-                         timed_out);
+      throw BackendError(Backend::redis, step,
+                         timed_out ? "no answer in time" : "command failed: " + why, timed_out);
     }
     if (reply->type == REDIS_REPLY_ERROR) {
       const std::string why(reply->str, reply->len);
       if (head == &sha && why.rfind("NOSCRIPT", 0) == 0) continue;
-      throw BackendError("redis", "script failed: " + why);
+      throw BackendError(Backend::redis, step, "script failed: " + why, false, false);
     }
     Reply result;
     for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; ++i) {
@@ -174,7 +180,7 @@ RedisRateLimiter::Reply RedisRateLimiter::script(const std::string& sha, const s
     }
     return result;
   }
-  throw BackendError("redis", "script could not be loaded");
+  throw BackendError(Backend::redis, step, "script could not be loaded");
 }
 
 LinkRequestVerdict RedisRateLimiter::count_link_request(std::string_view client_key,
@@ -182,27 +188,29 @@ LinkRequestVerdict RedisRateLimiter::count_link_request(std::string_view client_
                                                         std::string_view email_key,
                                                         int email_limit) {
   const Reply reply = script(
-      kLinkRequestSha, kLinkRequestScript, {std::string(client_key), std::string(email_key)},
+      "count_link_request", kLinkRequestSha, kLinkRequestScript,
+      {std::string(client_key), std::string(email_key)},
       {std::to_string(client_limit), std::to_string(email_limit), std::to_string(kWindowSeconds)});
-  if (reply.numbers.size() != 4) throw BackendError("redis", "unexpected script reply");
+  if (reply.numbers.size() != 4) throw unexpected_reply("count_link_request");
   return {verdict(reply.numbers[0], reply.numbers[1]), verdict(reply.numbers[2], reply.numbers[3])};
 }
 
 LimitVerdict RedisRateLimiter::check_redemptions(std::string_view client_key, int limit) {
-  const Reply reply =
-      script(kCheckSha, kCheckScript, {std::string(client_key)}, {std::to_string(limit)});
-  if (reply.numbers.size() != 2) throw BackendError("redis", "unexpected script reply");
+  const Reply reply = script("check_redemptions", kCheckSha, kCheckScript,
+                             {std::string(client_key)}, {std::to_string(limit)});
+  if (reply.numbers.size() != 2) throw unexpected_reply("check_redemptions");
   return verdict(reply.numbers[0], reply.numbers[1]);
 }
 
 void RedisRateLimiter::count_failed_redemption(std::string_view client_key) {
-  script(kFailureSha, kFailureScript, {std::string(client_key)}, {std::to_string(kWindowSeconds)});
+  script("count_failed_redemption", kFailureSha, kFailureScript, {std::string(client_key)},
+         {std::to_string(kWindowSeconds)});
 }
 
 bool RedisRateLimiter::first_use(std::string_view key, std::chrono::seconds remember) {
-  const Reply reply =
-      script(kFirstUseSha, kFirstUseScript, {std::string(key)}, {std::to_string(remember.count())});
-  if (reply.numbers.size() != 1) throw BackendError("redis", "unexpected script reply");
+  const Reply reply = script("first_use", kFirstUseSha, kFirstUseScript, {std::string(key)},
+                             {std::to_string(remember.count())});
+  if (reply.numbers.size() != 1) throw unexpected_reply("first_use");
   return reply.numbers[0] == 1;
 }
 

@@ -25,7 +25,7 @@ class RedisRateLimiter final : public RateLimiter {
 
  private:
   struct Reply;
-  Reply script(const std::string& sha, const std::string& source,
+  Reply script(const char* step, const std::string& sha, const std::string& source,
                const std::vector<std::string>& keys, const std::vector<std::string>& args);
   void connect();
   void drop();

@@ -67,7 +67,8 @@ void SmtpMailer::send(const MailMessage& mail) {
   // header injection, should a template or setting ever carry a line break.
   for (const std::string* header : {&mail.to, &mail.from, &mail.subject}) {
     if (header->find_first_of("\r\n") != std::string::npos) {
-      throw BackendError("smtp", "refusing a header with a line break");
+      throw BackendError(Backend::smtp, "send", "refusing a header with a line break", false,
+                         false);
     }
   }
   const std::string url = std::string(smtp_.implicit_tls ? "smtps://" : "smtp://") + smtp_.host +
@@ -111,7 +112,8 @@ void SmtpMailer::send(const MailMessage& mail) {
   set_timeouts(curl_, timeout_);
   const CURLcode result = curl_easy_perform(curl_);
   if (result != CURLE_OK) {
-    throw BackendError("smtp", std::string("delivery failed: ") + curl_easy_strerror(result),
+    throw BackendError(Backend::smtp, "send",
+                       std::string("delivery failed: ") + curl_easy_strerror(result),
                        result == CURLE_OPERATION_TIMEDOUT);
   }
 }

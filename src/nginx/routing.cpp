@@ -1,4 +1,4 @@
-#include "nginx/handler.h"
+#include "nginx/routing.h"
 
 #include <exception>
 #include <optional>
@@ -10,7 +10,9 @@
 #include "core/flows/request_link.h"
 #include "core/render/response.h"
 #include "nginx/config.h"
+#include "nginx/logging.h"
 #include "nginx/offload.h"
+#include "nginx/responses.h"
 
 namespace magic_link::ngx {
 namespace {
@@ -160,7 +162,7 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
               action = std::string(view(r->uri))] {
     Outcome outcome =
         request_link(*settings, *templates, *sealer, request, thread_backends(*shared));
-    if (as_page) {
+    if (as_page && !outcome.failure) {
       outcome.response = link_request_page(*settings, *templates, outcome.response, action);
     }
     return outcome;
@@ -238,10 +240,10 @@ void verify_page_post(ngx_http_request_t* r, BodyFormat format, const std::strin
   }
   offload(r, [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
               request = std::move(request), action] {
-    Redemption redemption =
-        redeem_link(*settings, request, SessionMode::cookie, thread_backends(*shared));
-    Response page = redemption_page(*settings, *templates, redemption, request.token, action);
-    return Outcome{std::move(page), std::move(redemption.log)};
+    return page_answer(
+        *settings, *templates,
+        redeem_link(*settings, request, SessionMode::cookie, thread_backends(*shared)),
+        request.token, action);
   });
 }
 
@@ -251,19 +253,9 @@ ngx_int_t serve_verify_page(ngx_http_request_t* r) {
   if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
   const LocationConf& lcf = location_conf(r);
   return offload_from_handler(
-      r,
-      [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
-       token = query_token(r), action = std::string(view(r->uri))]() -> Outcome {
-        const auto link = preview(*settings, token, thread_backends(*shared));
-        if (!link) {
-          return {invalid_link_page(*settings, *templates, action),
-                  {{LogLine::Level::info, "magic_link: verify page: no usable link"}}};
-        }
-        if (link->second_factor == SecondFactor::setup_required) {
-          return {tfa_setup_page(*settings, *templates),
-                  {{LogLine::Level::info, "magic_link: verify page: 2FA enforced, not set up"}}};
-        }
-        return {confirm_page(*settings, *templates, *link, token, action), {}};
+      r, [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
+          token = query_token(r), action = std::string(view(r->uri))] {
+        return show_link(*settings, *templates, token, action, thread_backends(*shared));
       });
 }
 

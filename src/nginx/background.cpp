@@ -1,9 +1,9 @@
-#include "nginx/mail_sender.h"
+#include "nginx/background.h"
 
 #include "core/adapters/thread_clients.h"
 #include "core/flows/outbox.h"
 #include "nginx/config.h"
-#include "nginx/offload.h"
+#include "nginx/logging.h"
 
 namespace magic_link::ngx {
 namespace {
@@ -13,7 +13,7 @@ constexpr ngx_msec_t kCleanupInterval = 10 * 60 * 1000;
 
 // One per worker process; touched on the event loop only, except `report` and `cleanup_due`,
 // which belong to the pool thread while `busy`.
-struct MailSender {
+struct BackgroundTask {
   MainConf* conf = nullptr;
   ngx_event_t timer{};
   ngx_thread_task_t* task = nullptr;
@@ -23,23 +23,18 @@ struct MailSender {
   ngx_msec_t last_cleanup = 0;
   bool cleanup_due = false;
   DeliveryReport report;
-  std::string failure;
 };
 
-MailSender sender;
+BackgroundTask sender;
 
 void deliver(void*, ngx_log_t*) noexcept {
-  sender.failure.clear();
   try {
-    const Backends backends = thread_backends(*sender.conf->shared);
+    sender.report = run_background_work(*sender.conf->shared, *sender.conf->sealer,
+                                        thread_backends(*sender.conf->shared), sender.cleanup_due);
+  } catch (const std::exception& e) {  // not a backend: a bug, or memory ran out
     sender.report = {};
-    process_link_requests(backends, sender.report);
-    deliver_due_mail(*sender.conf->shared, *sender.conf->sealer, backends, sender.report);
-    if (sender.cleanup_due)
-      backends.store.delete_old_rows(sender.conf->shared->audit_retention_days);
-  } catch (const std::exception& e) {
-    sender.report = {};
-    sender.failure = e.what();
+    sender.report.log.push_back(
+        {LogLine::Level::error, std::string("magic_link: background work failed: ") + e.what()});
   }
 }
 
@@ -49,20 +44,21 @@ void post(ngx_log_t* log) {
   if (ngx_thread_task_post(sender.conf->thread_pool, sender.task) == NGX_OK) {
     sender.busy = true;
   } else {
-    ngx_log_error(NGX_LOG_WARN, log, 0, "magic_link: mail sender: thread pool queue is full");
+    ngx_log_error(NGX_LOG_WARN, log, 0, "magic_link: background work: thread pool queue is full");
   }
 }
 
 void delivered(ngx_event_t* event) noexcept {
   sender.busy = false;
   log_lines(event->log, sender.report.log);
-  if (!sender.failure.empty() && !sender.failing) {
-    ngx_log_error(NGX_LOG_ERR, event->log, 0, "magic_link: mail sender: %s (retrying every %Mms)",
-                  sender.failure.c_str(), kPollInterval);
-  } else if (sender.failure.empty() && sender.failing) {
-    ngx_log_error(NGX_LOG_NOTICE, event->log, 0, "magic_link: mail sender: backends are back");
+  const auto& failure = sender.report.failure;
+  if (failure && !sender.failing) {
+    const std::string line = failure->log_line("background work", " (retrying every second)");
+    ngx_log_error(NGX_LOG_ERR, event->log, 0, "%s", line.c_str());
+  } else if (!failure && sender.failing) {
+    ngx_log_error(NGX_LOG_NOTICE, event->log, 0, "magic_link: background work: backends are back");
   }
-  sender.failing = !sender.failure.empty();
+  sender.failing = failure.has_value();
   // A full batch means more may be waiting; so may mail queued while this one ran.
   if (sender.wake_again ||
       sender.report.requests + sender.report.sent + sender.report.retrying + sender.report.dropped >
@@ -79,7 +75,7 @@ void tick(ngx_event_t* event) noexcept {
 
 }  // namespace
 
-ngx_int_t start_mail_sender(ngx_cycle_t* cycle) noexcept {
+ngx_int_t start_background(ngx_cycle_t* cycle) noexcept {
   auto* conf = static_cast<MainConf*>(
       ngx_http_cycle_get_module_main_conf(cycle, ngx_http_magic_link_module));
   if (conf == nullptr || !conf->used) return NGX_OK;
@@ -98,7 +94,7 @@ ngx_int_t start_mail_sender(ngx_cycle_t* cycle) noexcept {
   return NGX_OK;
 }
 
-void wake_mail_sender() noexcept {
+void wake_background() noexcept {
   if (sender.conf == nullptr) return;
   if (sender.busy) {
     sender.wake_again = true;
