@@ -2,16 +2,13 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use JSON::PP qw(decode_json encode_json);
+use JSON::PP qw(decode_json);
 use MagicLink::Harness;
 use POSIX ();
-use DBI;
 use Test::More;
 
 my $ACCEPTED = '{"success":true,"message":"If your email exists in our system, a magic link has been sent"}';
 my $port = nginx_port();
-
-sub generate { post_json('/magic-link-api/generate', encode_json({ email => $_[0], @_[1 .. $#_] })) }
 
 sub valid_links {
     my ($email) = @_;
@@ -177,7 +174,7 @@ subtest 'the per-email limit sends exactly N mails and keeps the latest link val
     is scalar @$valid, 1, 'one valid link remains';
     my ($latest) = @{ sql(q{SELECT token FROM extension_magic_link WHERE id = ?}, $valid->[0]{id}) };
     my $latest_token = token_in($mails[-1]);
-    is $latest->{token}, hmac_hex($latest_token), 'it is the link of the latest mail';
+    is $latest->{token}, token_hash($latest_token), 'it is the link of the latest mail';
     start_nginx();
 };
 
@@ -225,9 +222,7 @@ subtest 'a full thread-pool queue answers 503 at once' => sub {
     start_nginx(main => 'thread_pool tiny threads=1 max_queue=1;',
                 http => 'magic_link_thread_pool tiny;');
     # Hold the table so the one thread waits in PostgreSQL; the queue then fills.
-    my $locker = DBI->connect("dbi:Pg:host=127.0.0.1;port=$ENV{TEST_NGINX_PG_PORT};dbname=directus",
-                              'postgres', '', { RaiseError => 1, AutoCommit => 0 });
-    $locker->do('LOCK TABLE extension_magic_link_pending IN ACCESS EXCLUSIVE MODE');
+    my $locker = lock_table('extension_magic_link_pending');
     my @children;
     for (1 .. 4) {
         my $pid = fork // die "fork: $!";
@@ -250,8 +245,3 @@ subtest 'a full thread-pool queue answers 503 at once' => sub {
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';
 is_deeply [log_leaks()], [], 'no token in the error log';
 done_testing();
-
-sub hmac_hex {
-    require Digest::SHA;
-    return Digest::SHA::hmac_sha256_hex($_[0], $MagicLink::Harness::SECRET);
-}

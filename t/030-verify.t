@@ -21,13 +21,8 @@ sub users_me {
 
 sub link_row {
     my ($token) = @_;
-    my ($row) = @{ sql('SELECT * FROM extension_magic_link WHERE token = ?', hmac_hex($token)) };
+    my ($row) = @{ sql('SELECT * FROM extension_magic_link WHERE token = ?', token_hash($token)) };
     return $row;
-}
-
-sub hmac_hex {
-    require Digest::SHA;
-    return Digest::SHA::hmac_sha256_hex($_[0], $MagicLink::Harness::SECRET);
 }
 
 start_nginx();
@@ -83,7 +78,7 @@ subtest 'an expired link: 401' => sub {
     reset_limits();
     my $token = issue_link('ada@example.com');
     sql_do(q{UPDATE extension_magic_link SET expires_at = now() AT TIME ZONE 'utc' - interval '1 second'
-             WHERE token = ?}, hmac_hex($token));
+             WHERE token = ?}, token_hash($token));
     is verify_api($token)->{status}, 401, 'answers 401';
 };
 
@@ -128,13 +123,11 @@ subtest 'the browser page: GET never spends the link, the POST signs in with a c
     my $post = post_form('/magic-link/verify', "token=$token", headers => { Origin => $origin });
     is $post->{status}, 303, 'POST: 303';
     is $post->{headers}{location}, "$origin/", 'to the after-login target';
-    my $cookies = $post->{headers}{'set-cookie'};
-    my @cookies = ref $cookies ? @$cookies : ($cookies // ());
-    my ($refresh) = grep { /^directus_refresh_token=/ } @cookies;
+    my $refresh = set_cookie($post);
     ok $refresh, 'Directus\' refresh cookie is relayed';
     like $refresh, qr/HttpOnly/i, 'HttpOnly';
     like $refresh, qr/SameSite=Lax/i, 'SameSite=Lax';
-    my ($value) = $refresh =~ /^(directus_refresh_token=[^;]+)/;
+    my $value = cookie_of($post);
     my $refreshed = directus('POST', '/auth/refresh',
                              headers => { 'Content-Type' => 'application/json', Cookie => $value },
                              body => '{"mode":"cookie"}');
@@ -155,9 +148,7 @@ subtest 'hostile redirectUrl values are refused' => sub {
                  'http://app.example.com/auth', 'ftp://app.example.com/auth',
                  'javascript:alert(1)', 'data:text/html,<script>alert(1)</script>',
                  'https://app.example.com/authz', 'https://app.example.com/auth/../admin') {
-        my $response = post_json('/magic-link-api/generate',
-                                 encode_json({ email => 'ada@example.com', redirectUrl => $url }));
-        is $response->{status}, 400, "refused: $url";
+        is generate('ada@example.com', redirectUrl => $url)->{status}, 400, "refused: $url";
     }
     my $token = issue_link('ada@example.com', redirectUrl => 'https://app.example.com/auth/done');
     ok $token, 'an allowed one is used';
