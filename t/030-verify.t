@@ -25,8 +25,6 @@ sub link_row {
     return $row;
 }
 
-start_nginx();
-reset_limits();
 clear_mail();
 my $role = create_role('Verify test role');
 my $refused_role = create_role('Verify refused role');
@@ -34,6 +32,8 @@ my $user_id = create_user(email => 'ada@example.com', role => $role, first_name 
                           last_name => 'Lovelace');
 
 subtest 'the API answers the extension contract and the tokens work on Directus' => sub {
+    start_nginx();
+    reset_limits();
     my $token = issue_link('ada@example.com');
     my $response = verify_api($token);
     is $response->{status}, 200, 'status 200';
@@ -61,6 +61,7 @@ subtest 'the API answers the extension contract and the tokens work on Directus'
 };
 
 subtest 'unknown and malformed tokens: 401' => sub {
+    start_nginx();
     reset_limits();
     is verify_api('A' x 43)->{status}, 401, 'unknown';
     is verify_api('short')->{status}, 401, 'malformed';
@@ -69,12 +70,14 @@ subtest 'unknown and malformed tokens: 401' => sub {
 };
 
 subtest '20 concurrent redemptions of one link: exactly one 200' => sub {
+    start_nginx();
     reset_limits();
     my $token = issue_link('ada@example.com');
     is passed(in_background(20, sub { verify_api($token)->{status} == 200 })), 1, 'exactly one succeeded';
 };
 
 subtest 'an expired link: 401' => sub {
+    start_nginx();
     reset_limits();
     my $token = issue_link('ada@example.com');
     sql_do(q{UPDATE extension_magic_link SET expires_at = now() AT TIME ZONE 'utc' - interval '1 second'
@@ -83,17 +86,17 @@ subtest 'an expired link: 401' => sub {
 };
 
 subtest 'a role changed to a refused one after the mail: 401' => sub {
-    reset_limits();
     start_nginx(http => "magic_link_allowed_roles $role;");
+    reset_limits();
     my $token = issue_link('ada@example.com');
     sql_do('UPDATE directus_users SET role = ? WHERE id = ?', $refused_role, $user_id);
     is verify_api($token)->{status}, 401, 'answers 401';
     sql_do('UPDATE directus_users SET role = ? WHERE id = ?', $role, $user_id);
     is verify_api($token)->{status}, 200, 'the same link works once the role is allowed again';
-    start_nginx();
 };
 
 subtest 'a user suspended after the mail: 401' => sub {
+    start_nginx();
     reset_limits();
     my $token = issue_link('ada@example.com');
     sql_do(q{UPDATE directus_users SET status = 'suspended' WHERE id = ?}, $user_id);
@@ -102,6 +105,7 @@ subtest 'a user suspended after the mail: 401' => sub {
 };
 
 subtest 'the browser page: GET never spends the link, the POST signs in with a cookie' => sub {
+    start_nginx();
     reset_limits();
     my $token = issue_link('ada@example.com');
     for my $try (1, 2) {
@@ -140,8 +144,8 @@ subtest 'the browser page: GET never spends the link, the POST signs in with a c
 };
 
 subtest 'hostile redirectUrl values are refused' => sub {
-    reset_limits();
     start_nginx(http => 'magic_link_redirect_allow https://app.example.com/auth;');
+    reset_limits();
     for my $url ('https://evil.com/auth', '//evil.com/auth', 'https://app.example.com.evil.com/auth',
                  'https://app.example.com@evil.com/auth', 'https://evil.com\\@app.example.com/auth',
                  'https://app.example.com\\evil.com/auth', 'https://app.example.com:8443/auth',
@@ -152,12 +156,11 @@ subtest 'hostile redirectUrl values are refused' => sub {
     }
     my $token = issue_link('ada@example.com', redirectUrl => 'https://app.example.com/auth/done');
     ok $token, 'an allowed one is used';
-    start_nginx();
 };
 
 subtest 'failed redemptions are limited per client: 429 with Retry-After' => sub {
-    reset_limits();
     start_nginx(http => 'magic_link_max_failed_verifies_per_ip_per_hour 3;');
+    reset_limits();
     is verify_api('B' x 43)->{status}, 401, "failure $_" for 1 .. 3;
     my $limited = verify_api('B' x 43);
     is $limited->{status}, 429, 'then 429';
@@ -167,19 +170,17 @@ subtest 'failed redemptions are limited per client: 429 with Retry-After' => sub
     my $post = post_form('/magic-link/verify', 'token=' . ('B' x 43), headers => { Origin => $origin });
     is $post->{status}, 429, 'the page POST is limited too';
     like $post->{headers}{'content-type'}, qr{text/html}, 'as a page';
-    start_nginx();
 };
 
 subtest 'with magic_link_api_get_redeems off only POST redeems' => sub {
-    reset_limits();
     start_nginx(http => 'magic_link_api_get_redeems off;');
+    reset_limits();
     my $token = issue_link('ada@example.com');
     my $get = verify_api($token);
     is $get->{status}, 405, 'GET: 405';
     is $get->{headers}{allow}, 'POST', 'Allow: POST';
     my $post = post_json('/magic-link-api/verify', encode_json({ token => $token }));
     is $post->{status}, 200, 'POST redeems';
-    start_nginx();
 };
 
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';
