@@ -1,6 +1,6 @@
 # The configuration interface: the `magic_link` endpoints, directive validation, thread pools.
 use lib 't/lib';
-use Test::Nginx::Socket;
+use Test::Nginx::Socket 'no_plan';  # the count is printed at the end
 
 no_shuffle();
 run_tests();
