@@ -11,8 +11,50 @@ $ENV{TEST_NGINX_PORT} ||= server_port();
 
 repeat_each(1);
 
-# Per-block counts are noted in each block's title comment below.
-plan tests => repeat_each() * 51;
+# Per-block counts are noted in each block's title comment below; 5 more
+# tests check, in child processes, how a file declares its plan.
+plan tests => repeat_each() * 51 + 5;
+
+# A child test file run by this runner (its own server root, so it cannot
+# touch ours); returns (exit status, stdout, stderr).
+sub run_child {
+    my ($code) = @_;
+    require File::Temp;
+    require IPC::Run;
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    open my $out, '>', "$dir/child.t" or die "cannot write $dir/child.t: $!";
+    print {$out} "use lib 't/lib';\n", $code;
+    close $out;
+    local $ENV{TEST_NGINX_SERVROOT} = "$dir/servroot";
+    my ($stdout, $stderr) = ('', '');
+    IPC::Run::run([$^X, "$dir/child.t"], \undef, \$stdout, \$stderr);
+    return ($? >> 8, $stdout, $stderr);
+}
+
+my $block = <<'BLOCK';
+__DATA__
+
+=== TEST 1: skipped, so no nginx is needed
+--- config
+    location = /child { return 204; }
+--- request
+GET /child
+--- error_code: 204
+--- skip_nginx: 1: > 0.0.1: counted without running
+BLOCK
+
+{
+    my ($status, $stdout, $stderr) = run_child("use Test::Nginx::Socket;\nrun_tests();\n$block");
+    isnt($status, 0, 'no plan: the file fails');
+    like($stderr, qr/no plan declared: use Test::Nginx::Socket 'no_plan' or plan tests => /,
+         'no plan: run_tests says how to declare one');
+    unlike($stdout, qr/^(?:not )?ok\b/m, 'no plan: no block runs');
+
+    ($status, $stdout, $stderr) = run_child("use Test::Nginx::Socket 'no_plan';\nrun_tests();\n$block");
+    is($status, 0, "use Test::Nginx::Socket 'no_plan': the file passes") or diag($stdout . $stderr);
+    like($stdout, qr/\Aok 1 # skip [^\n]*counted without running\n1\.\.1\n\z/,
+         "use Test::Nginx::Socket 'no_plan': the count is printed at the end");
+}
 
 no_shuffle();
 run_tests();

@@ -1,6 +1,6 @@
 # The configuration interface: the `magic_link` endpoints, directive validation, thread pools.
 use lib 't/lib';
-use Test::Nginx::Socket;
+use Test::Nginx::Socket 'no_plan';  # the count is printed at the end
 
 no_shuffle();
 run_tests();
@@ -110,32 +110,46 @@ location /magic-link-api/ {
 
 
 === TEST 9: site settings may differ per location
+The http{} site name holds where a location sets none; a location's own replaces it there only.
 --- http_config
 magic_link_secret 0123456789abcdef0123456789abcdef;
 magic_link_site_name "Main site";
 --- config
-location /magic-link-api/ {
-    magic_link api;
+location /magic-link-ui { magic_link ui; }
+location /other-ui {
+    magic_link ui;
     magic_link_site_name "Other site";
     magic_link_expiration_minutes 5;
 }
---- request
-GET /magic-link-api/
---- error_code: 200
+--- request eval
+["GET /magic-link-ui", "GET /other-ui"]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[qr{\A(?!.*Other site).*<p class="site">Main site</p>.*<h1>Sign in to Main site</h1>}s,
+ qr{\A(?!.*Main site).*<p class="site">Other site</p>.*<h1>Sign in to Other site</h1>}s]
 
 
 
-=== TEST 10: a declared thread pool can be chosen
+=== TEST 10: a declared thread pool can be chosen, and the module's work runs on it
+Without the directive the tasks would go to the pool "default", which nginx then creates.
 --- main_config
 thread_pool magic threads=4 max_queue=128;
 --- http_config
 magic_link_secret 0123456789abcdef0123456789abcdef;
 magic_link_thread_pool magic;
 --- config
-location /magic-link-api/ { magic_link api; }
+location /magic-link/verify { magic_link verify; }
 --- request
-GET /magic-link-api/
---- error_code: 200
+GET /magic-link/verify?token=short
+--- error_code: 401
+--- response_body_like
+<h1>This link cannot be used</h1>
+--- error_log eval
+[qr/task #\d+ added to thread pool "magic"/, qr/run task #\d+ in thread pool "magic"/,
+ "magic_link: verify page: no usable link"]
+--- no_error_log
+thread pool "default"
 
 
 

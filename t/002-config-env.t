@@ -1,6 +1,6 @@
 # Directives fall back to the Directus deployment's environment variables.
 use lib 't/lib';
-use Test::Nginx::Socket;
+use Test::Nginx::Socket 'no_plan';  # the count is printed at the end
 
 # nginx reads its environment while it parses the configuration, so each block's `--- env_vars`
 # (NAME=value lines) are set by a preprocessor, which runs before nginx starts for the block.

@@ -1,6 +1,6 @@
 # The test fixture is real: nginx with the module loaded in front of a running Directus.
 use lib 't/lib';
-use Test::Nginx::Socket;
+use Test::Nginx::Socket 'no_plan';  # the count is printed at the end
 
 no_root_location();
 no_shuffle();

@@ -2,16 +2,13 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use JSON::PP qw(decode_json encode_json);
+use JSON::PP qw(decode_json);
 use MagicLink::Harness;
 use POSIX ();
-use DBI;
 use Test::More;
 
 my $ACCEPTED = '{"success":true,"message":"If your email exists in our system, a magic link has been sent"}';
 my $port = nginx_port();
-
-sub generate { post_json('/magic-link-api/generate', encode_json({ email => $_[0], @_[1 .. $#_] })) }
 
 sub valid_links {
     my ($email) = @_;
@@ -20,7 +17,6 @@ sub valid_links {
                    AND expires_at > now() AT TIME ZONE 'utc'}, $email);
 }
 
-start_nginx();
 my $role = create_role('Magic link test role');
 my $other_role = create_role('Refused role');
 create_user(email => 'Jane.Doe@Example.com', role => $role);
@@ -28,6 +24,7 @@ create_user(email => 'suspended@example.com', status => 'suspended');
 create_user(email => 'refused@example.com', role => $other_role);
 
 subtest 'an existing user gets one mail with a link of the right shape' => sub {
+    start_nginx();
     reset_limits();
     clear_mail();
     my $response = generate('jane.doe@example.com');
@@ -54,12 +51,12 @@ subtest 'an existing user gets one mail with a link of the right shape' => sub {
 };
 
 subtest 'unknown, suspended and refused-role users get the same answer and no mail' => sub {
+    start_nginx(http => "magic_link_allowed_roles $role;");
     reset_limits();
     clear_mail();
     my %reason = ('nobody@example.com' => 'User not found',
                   'suspended@example.com' => 'User not active',
                   'refused@example.com' => 'Role not allowed');
-    start_nginx(http => "magic_link_allowed_roles $role;");
     for my $email (sort keys %reason) {
         my $response = generate($email);
         is $response->{status}, 200, "$email: status 200";
@@ -74,7 +71,6 @@ subtest 'unknown, suspended and refused-role users get the same answer and no ma
     wait_for_mails('jane.doe@example.com', 1);
     sleep 1;
     is scalar(mails_to($_)), 0, "no mail to $_" for sort keys %reason;
-    start_nginx();
 };
 
 # The audit reason of the latest request for `email`, once it was looked at.
@@ -86,6 +82,7 @@ sub audit_reason {
 }
 
 subtest 'accounts with admin access get no link by default, however Directus grants it' => sub {
+    start_nginx();
     reset_limits();
     clear_mail();
     # Directus' own admin (its role's policy), a user with an admin policy of their own, and a
@@ -115,12 +112,12 @@ subtest 'accounts with admin access get no link by default, however Directus gra
 };
 
 subtest 'role rules apply to the role and its ancestors' => sub {
-    reset_limits();
-    clear_mail();
     my $parent = create_role('Parent role');
     my $child = create_role('Child role', parent => $parent);
-    create_user(email => 'child@example.com', role => $child);
     start_nginx(http => "magic_link_disallowed_roles $parent;");
+    reset_limits();
+    clear_mail();
+    create_user(email => 'child@example.com', role => $child);
     generate('child@example.com');
     is audit_reason('child@example.com'), 'Role not allowed', 'a disallowed parent refuses the child role';
     start_nginx(http => "magic_link_allowed_roles $parent;");
@@ -128,10 +125,10 @@ subtest 'role rules apply to the role and its ancestors' => sub {
     start_nginx(http => "magic_link_allowed_roles $child; magic_link_disallowed_roles $parent;");
     generate('child@example.com');
     is audit_reason('child@example.com'), 'Role not allowed', 'allowed itself, but under a disallowed parent';
-    start_nginx();
 };
 
 subtest 'header injection attempts are refused and send nothing' => sub {
+    start_nginx();
     reset_limits();
     clear_mail();
     for my $email ("jane.doe\@example.com\r\nBcc: victim\@evil.com",
@@ -147,9 +144,9 @@ subtest 'header injection attempts are refused and send nothing' => sub {
 };
 
 subtest 'a redirectUrl on the allow-list becomes the base of the mailed link' => sub {
+    start_nginx(http => 'magic_link_redirect_allow https://app.example.com/auth/;');
     reset_limits();
     clear_mail();
-    start_nginx(http => 'magic_link_redirect_allow https://app.example.com/auth/;');
     is generate('jane.doe@example.com', redirectUrl => 'https://evil.example.com/auth/')->{status},
         400, 'a foreign host is refused';
     my $response = generate('jane.doe@example.com', redirectUrl => 'https://app.example.com/auth/cb?x=1');
@@ -157,13 +154,12 @@ subtest 'a redirectUrl on the allow-list becomes the base of the mailed link' =>
     my ($mail) = wait_for_mails('jane.doe@example.com', 1);
     like decoded($mail), qr{https://app\.example\.com/auth/cb\?x=1&token=[A-Za-z0-9_-]{43}},
         'the link is redirectUrl + token';
-    start_nginx();
 };
 
 subtest 'the per-email limit sends exactly N mails and keeps the latest link valid' => sub {
+    start_nginx(http => 'magic_link_max_requests_per_hour 2;');
     reset_limits();
     clear_mail();
-    start_nginx(http => 'magic_link_max_requests_per_hour 2;');
     my ($before) = @{ sql('SELECT coalesce(max(id), 0) AS id FROM extension_magic_link') };
     my @statuses = map { generate('jane.doe@example.com')->{status} } 1 .. 4;
     is_deeply \@statuses, [200, 200, 200, 200], 'every request gets the same 200';
@@ -177,13 +173,12 @@ subtest 'the per-email limit sends exactly N mails and keeps the latest link val
     is scalar @$valid, 1, 'one valid link remains';
     my ($latest) = @{ sql(q{SELECT token FROM extension_magic_link WHERE id = ?}, $valid->[0]{id}) };
     my $latest_token = token_in($mails[-1]);
-    is $latest->{token}, hmac_hex($latest_token), 'it is the link of the latest mail';
-    start_nginx();
+    is $latest->{token}, token_hash($latest_token), 'it is the link of the latest mail';
 };
 
 subtest 'the per-client limit answers 429 with Retry-After' => sub {
-    reset_limits();
     start_nginx(http => 'magic_link_max_requests_per_ip_per_hour 3;');
+    reset_limits();
     my @statuses = map { generate("someone$_\@example.com")->{status} } 1 .. 3;
     is_deeply \@statuses, [200, 200, 200], 'within the limit';
     my $refused = generate('someone4@example.com');
@@ -192,24 +187,22 @@ subtest 'the per-client limit answers 429 with Retry-After' => sub {
     ok $refused->{headers}{'retry-after'} > 0 && $refused->{headers}{'retry-after'} <= 3600,
         'Retry-After within the hour';
     is decode_json($refused->{content})->{success}, JSON::PP::false, 'a JSON failure';
-    start_nginx();
 };
 
 subtest '10 concurrent requests for one email leave exactly one valid link' => sub {
-    reset_limits();
     start_nginx(http => 'magic_link_max_requests_per_hour 100;');
+    reset_limits();
     is passed(in_background(10, sub { generate('jane.doe@example.com')->{status} == 200 })), 10,
         'all 10 answered 200';
     ok wait_for_requests(), 'the requests were looked at';
     is scalar @{ valid_links('jane.doe@example.com') }, 1, 'one valid link';
-    start_nginx();
 };
 
 subtest 'several workers share the outbox: every mail is sent exactly once' => sub {
+    start_nginx(workers => 4);
     reset_limits();
     ok wait_for_outbox(), 'mail of earlier subtests is out';
     clear_mail();
-    start_nginx(workers => 4);
     my @emails = map { "worker$_\@example.com" } 1 .. 12;
     create_user(email => $_) for @emails;
     my @requests = map { my $email = $_; in_background(1, sub { generate($email)->{status} == 200 }) } @emails;
@@ -217,17 +210,14 @@ subtest 'several workers share the outbox: every mail is sent exactly once' => s
     ok wait_for_outbox(), 'the outbox drains';
     sleep 1;
     is_deeply [map { scalar mails_to($_) } @emails], [(1) x 12], 'one mail each, none twice';
-    start_nginx();
 };
 
 subtest 'a full thread-pool queue answers 503 at once' => sub {
-    reset_limits();
     start_nginx(main => 'thread_pool tiny threads=1 max_queue=1;',
                 http => 'magic_link_thread_pool tiny;');
+    reset_limits();
     # Hold the table so the one thread waits in PostgreSQL; the queue then fills.
-    my $locker = DBI->connect("dbi:Pg:host=127.0.0.1;port=$ENV{TEST_NGINX_PG_PORT};dbname=directus",
-                              'postgres', '', { RaiseError => 1, AutoCommit => 0 });
-    $locker->do('LOCK TABLE extension_magic_link_pending IN ACCESS EXCLUSIVE MODE');
+    my $locker = lock_table('extension_magic_link_pending');
     my @children;
     for (1 .. 4) {
         my $pid = fork // die "fork: $!";
@@ -244,14 +234,8 @@ subtest 'a full thread-pool queue answers 503 at once' => sub {
     waitpid($_, 0) for @children[0 .. 1];
     like error_log_since(0), qr/magic_link: thread pool queue is full, answering 503/, 'a greppable line';
     ok wait_until(sub { generate('jane.doe@example.com')->{status} == 200 }, 5), 'service resumes';
-    start_nginx();
 };
 
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';
 is_deeply [log_leaks()], [], 'no token in the error log';
 done_testing();
-
-sub hmac_hex {
-    require Digest::SHA;
-    return Digest::SHA::hmac_sha256_hex($_[0], $MagicLink::Harness::SECRET);
-}

@@ -1,6 +1,6 @@
 # Malformed link requests are refused before any backend is asked.
 use lib 't/lib';
-use Test::Nginx::Socket;
+use Test::Nginx::Socket 'no_plan';  # the count is printed at the end
 
 add_block_preprocessor(sub {
     my $block = shift;

@@ -21,17 +21,10 @@ sub users_me {
 
 sub link_row {
     my ($token) = @_;
-    my ($row) = @{ sql('SELECT * FROM extension_magic_link WHERE token = ?', hmac_hex($token)) };
+    my ($row) = @{ sql('SELECT * FROM extension_magic_link WHERE token = ?', token_hash($token)) };
     return $row;
 }
 
-sub hmac_hex {
-    require Digest::SHA;
-    return Digest::SHA::hmac_sha256_hex($_[0], $MagicLink::Harness::SECRET);
-}
-
-start_nginx();
-reset_limits();
 clear_mail();
 my $role = create_role('Verify test role');
 my $refused_role = create_role('Verify refused role');
@@ -39,6 +32,8 @@ my $user_id = create_user(email => 'ada@example.com', role => $role, first_name 
                           last_name => 'Lovelace');
 
 subtest 'the API answers the extension contract and the tokens work on Directus' => sub {
+    start_nginx();
+    reset_limits();
     my $token = issue_link('ada@example.com');
     my $response = verify_api($token);
     is $response->{status}, 200, 'status 200';
@@ -66,6 +61,7 @@ subtest 'the API answers the extension contract and the tokens work on Directus'
 };
 
 subtest 'unknown and malformed tokens: 401' => sub {
+    start_nginx();
     reset_limits();
     is verify_api('A' x 43)->{status}, 401, 'unknown';
     is verify_api('short')->{status}, 401, 'malformed';
@@ -74,31 +70,33 @@ subtest 'unknown and malformed tokens: 401' => sub {
 };
 
 subtest '20 concurrent redemptions of one link: exactly one 200' => sub {
+    start_nginx();
     reset_limits();
     my $token = issue_link('ada@example.com');
     is passed(in_background(20, sub { verify_api($token)->{status} == 200 })), 1, 'exactly one succeeded';
 };
 
 subtest 'an expired link: 401' => sub {
+    start_nginx();
     reset_limits();
     my $token = issue_link('ada@example.com');
     sql_do(q{UPDATE extension_magic_link SET expires_at = now() AT TIME ZONE 'utc' - interval '1 second'
-             WHERE token = ?}, hmac_hex($token));
+             WHERE token = ?}, token_hash($token));
     is verify_api($token)->{status}, 401, 'answers 401';
 };
 
 subtest 'a role changed to a refused one after the mail: 401' => sub {
-    reset_limits();
     start_nginx(http => "magic_link_allowed_roles $role;");
+    reset_limits();
     my $token = issue_link('ada@example.com');
     sql_do('UPDATE directus_users SET role = ? WHERE id = ?', $refused_role, $user_id);
     is verify_api($token)->{status}, 401, 'answers 401';
     sql_do('UPDATE directus_users SET role = ? WHERE id = ?', $role, $user_id);
     is verify_api($token)->{status}, 200, 'the same link works once the role is allowed again';
-    start_nginx();
 };
 
 subtest 'a user suspended after the mail: 401' => sub {
+    start_nginx();
     reset_limits();
     my $token = issue_link('ada@example.com');
     sql_do(q{UPDATE directus_users SET status = 'suspended' WHERE id = ?}, $user_id);
@@ -107,6 +105,7 @@ subtest 'a user suspended after the mail: 401' => sub {
 };
 
 subtest 'the browser page: GET never spends the link, the POST signs in with a cookie' => sub {
+    start_nginx();
     reset_limits();
     my $token = issue_link('ada@example.com');
     for my $try (1, 2) {
@@ -128,13 +127,11 @@ subtest 'the browser page: GET never spends the link, the POST signs in with a c
     my $post = post_form('/magic-link/verify', "token=$token", headers => { Origin => $origin });
     is $post->{status}, 303, 'POST: 303';
     is $post->{headers}{location}, "$origin/", 'to the after-login target';
-    my $cookies = $post->{headers}{'set-cookie'};
-    my @cookies = ref $cookies ? @$cookies : ($cookies // ());
-    my ($refresh) = grep { /^directus_refresh_token=/ } @cookies;
+    my $refresh = set_cookie($post);
     ok $refresh, 'Directus\' refresh cookie is relayed';
     like $refresh, qr/HttpOnly/i, 'HttpOnly';
     like $refresh, qr/SameSite=Lax/i, 'SameSite=Lax';
-    my ($value) = $refresh =~ /^(directus_refresh_token=[^;]+)/;
+    my $value = cookie_of($post);
     my $refreshed = directus('POST', '/auth/refresh',
                              headers => { 'Content-Type' => 'application/json', Cookie => $value },
                              body => '{"mode":"cookie"}');
@@ -147,26 +144,23 @@ subtest 'the browser page: GET never spends the link, the POST signs in with a c
 };
 
 subtest 'hostile redirectUrl values are refused' => sub {
-    reset_limits();
     start_nginx(http => 'magic_link_redirect_allow https://app.example.com/auth;');
+    reset_limits();
     for my $url ('https://evil.com/auth', '//evil.com/auth', 'https://app.example.com.evil.com/auth',
                  'https://app.example.com@evil.com/auth', 'https://evil.com\\@app.example.com/auth',
                  'https://app.example.com\\evil.com/auth', 'https://app.example.com:8443/auth',
                  'http://app.example.com/auth', 'ftp://app.example.com/auth',
                  'javascript:alert(1)', 'data:text/html,<script>alert(1)</script>',
                  'https://app.example.com/authz', 'https://app.example.com/auth/../admin') {
-        my $response = post_json('/magic-link-api/generate',
-                                 encode_json({ email => 'ada@example.com', redirectUrl => $url }));
-        is $response->{status}, 400, "refused: $url";
+        is generate('ada@example.com', redirectUrl => $url)->{status}, 400, "refused: $url";
     }
     my $token = issue_link('ada@example.com', redirectUrl => 'https://app.example.com/auth/done');
     ok $token, 'an allowed one is used';
-    start_nginx();
 };
 
 subtest 'failed redemptions are limited per client: 429 with Retry-After' => sub {
-    reset_limits();
     start_nginx(http => 'magic_link_max_failed_verifies_per_ip_per_hour 3;');
+    reset_limits();
     is verify_api('B' x 43)->{status}, 401, "failure $_" for 1 .. 3;
     my $limited = verify_api('B' x 43);
     is $limited->{status}, 429, 'then 429';
@@ -176,19 +170,17 @@ subtest 'failed redemptions are limited per client: 429 with Retry-After' => sub
     my $post = post_form('/magic-link/verify', 'token=' . ('B' x 43), headers => { Origin => $origin });
     is $post->{status}, 429, 'the page POST is limited too';
     like $post->{headers}{'content-type'}, qr{text/html}, 'as a page';
-    start_nginx();
 };
 
 subtest 'with magic_link_api_get_redeems off only POST redeems' => sub {
-    reset_limits();
     start_nginx(http => 'magic_link_api_get_redeems off;');
+    reset_limits();
     my $token = issue_link('ada@example.com');
     my $get = verify_api($token);
     is $get->{status}, 405, 'GET: 405';
     is $get->{headers}{allow}, 'POST', 'Allow: POST';
     my $post = post_json('/magic-link-api/verify', encode_json({ token => $token }));
     is $post->{status}, 200, 'POST redeems';
-    start_nginx();
 };
 
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';

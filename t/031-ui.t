@@ -14,13 +14,6 @@ reset_limits();
 clear_mail();
 my $user_id = create_user(email => 'grace@example.com');
 
-sub cookie_of {
-    my ($response) = @_;
-    my $cookies = $response->{headers}{'set-cookie'} // [];
-    my ($refresh) = grep { /^directus_refresh_token=/ } ref $cookies ? @$cookies : ($cookies);
-    return $refresh && $refresh =~ /^(directus_refresh_token=[^;]+)/ ? $1 : undef;
-}
-
 subtest 'the sign-in form' => sub {
     my $page = request('GET', '/magic-link-ui');
     is $page->{status}, 200, 'answers 200';

@@ -3,43 +3,38 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use DBI;
-use JSON::PP qw(encode_json);
 use MagicLink::Harness;
 use Test::More;
 
+my $email = 'faults@example.com';
 # One worker, so the static location shares the event loop with the stuck requests.
 start_nginx(http => 'magic_link_postgres_timeout 1s;');
 reset_limits();
-create_user(email => 'faults@example.com');
-
-sub generate { post_json('/magic-link-api/generate', encode_json({ email => 'faults@example.com' })) }
+create_user(email => $email);
 
 subtest 'PostgreSQL stuck on a lock: 503 within the timeout, the event loop stays free' => sub {
-    is generate()->{status}, 200, 'a first request (it also creates the tables)';
-    my $locker = DBI->connect("dbi:Pg:host=127.0.0.1;port=$ENV{TEST_NGINX_PG_PORT};dbname=directus",
-                              'postgres', '', { RaiseError => 1, AutoCommit => 0 });
-    $locker->do('LOCK TABLE extension_magic_link_pending IN ACCESS EXCLUSIVE MODE');
-    my @traffic = in_background(4, sub { generate()->{status} == 503 });  # pool threads wait meanwhile
+    is generate($email)->{status}, 200, 'a first request (it also creates the tables)';
+    my $locker = lock_table('extension_magic_link_pending');
+    my @traffic = in_background(4, sub { generate($email)->{status} == 503 });  # pool threads wait meanwhile
     my $static = static_median(21);
-    my ($stuck, $took) = timed(\&generate);
+    my ($stuck, $took) = timed(sub { generate($email) });
     is $stuck->{status}, 503, 'a request during the lock: 503';
     cmp_ok $took, '<', within(2.5), 'within the 1 s timeout and some margin';
     cmp_ok $static, '<', within(0.05), 'static answers stay fast (median < 50 ms) meanwhile';
     is passed(@traffic), 4, 'the waiting requests got 503 too';
     $locker->rollback;
-    recovers_ok sub { generate()->{status} == 200 }, 'service resumes';
+    recovers_ok sub { generate($email)->{status} == 200 }, 'service resumes';
     like error_log_since(0), qr/magic_link: request failed: postgres unavailable/, 'a greppable line';
 };
 
 subtest 'PostgreSQL stopped: fast 503, recovery within 2 s of its return' => sub {
     reset_limits();
     services('stop', 'postgres');
-    my ($down, $took) = timed(\&generate);
+    my ($down, $took) = timed(sub { generate($email) });
     is $down->{status}, 503, 'answers 503';
     cmp_ok $took, '<', within(1.5), 'fast';
     services('start', 'postgres');
-    recovers_ok sub { generate()->{status} == 200 }, 'service resumes';
+    recovers_ok sub { generate($email)->{status} == 200 }, 'service resumes';
 };
 
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';

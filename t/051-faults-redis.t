@@ -3,18 +3,17 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use JSON::PP qw(decode_json encode_json);
+use JSON::PP qw(decode_json);
 use MagicLink::Harness;
 use Test::More;
 use Time::HiRes qw(sleep);
 
+my $email = 'redis-faults@example.com';
 # One worker (the default), so the static location shares the event loop with the stuck requests.
 start_nginx(http => 'magic_link_redis_timeout 500ms;');
 reset_limits();
 clear_mail();
-create_user(email => 'redis-faults@example.com');
-
-sub generate { post_json('/magic-link-api/generate', encode_json({ email => 'redis-faults@example.com' })) }
+create_user(email => $email);
 sub verify { request('GET', "/magic-link-api/verify?token=$_[0]") }
 
 # DEBUG SLEEP blocks Redis' only thread: connections are accepted, nothing answers.
@@ -25,11 +24,11 @@ sub redis_sleep {
 }
 
 subtest 'Redis stuck: 503 within the timeout, the event loop stays free, nothing lost' => sub {
-    my $token = issue_link('redis-faults@example.com');
+    my $token = issue_link($email);
     redis_sleep(4);
-    my @traffic = in_background(4, sub { generate()->{status} == 503 });
+    my @traffic = in_background(4, sub { generate($email)->{status} == 503 });
     my $static = static_median(21);
-    my ($stuck, $took) = timed(\&generate);
+    my ($stuck, $took) = timed(sub { generate($email) });
     is $stuck->{status}, 503, 'generate during the stall: 503';
     ok $stuck->{headers}{'retry-after'}, 'with Retry-After';
     is decode_json($stuck->{content})->{success}, JSON::PP::false, 'a JSON failure';
@@ -39,25 +38,25 @@ subtest 'Redis stuck: 503 within the timeout, the event loop stays free, nothing
     is passed(@traffic), 4, 'the concurrent requests got 503 too';
     like error_log_since(0), qr/magic_link: request failed: redis unavailable/, 'a greppable line';
     redis_cli('PING');  # answers when the sleep is over
-    recovers_ok sub { generate()->{status} == 200 }, 'service resumes';
+    recovers_ok sub { generate($email)->{status} == 200 }, 'service resumes';
     is verify($token)->{status}, 200, 'the link issued before the stall still works';
 };
 
 subtest 'Redis slow but within the timeout: the request waits and succeeds' => sub {
     reset_limits();
     redis_sleep(0.4);
-    my ($slow, $took) = timed(\&generate);
+    my ($slow, $took) = timed(sub { generate($email) });
     is $slow->{status}, 200, 'answers 200';
     cmp_ok $took, '>', 0.15, 'after waiting for Redis';
 };
 
 subtest 'Redis stopped: fast 503, recovery within 2 s of its return' => sub {
     services('stop', 'redis');
-    my ($down, $took) = timed(\&generate);
+    my ($down, $took) = timed(sub { generate($email) });
     is $down->{status}, 503, 'answers 503';
     cmp_ok $took, '<', within(1.5), 'fast';
     services('start', 'redis');
-    recovers_ok sub { generate()->{status} == 200 }, 'service resumes';
+    recovers_ok sub { generate($email)->{status} == 200 }, 'service resumes';
 };
 
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';

@@ -22,8 +22,9 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus log_leaks post_json post_form
-                 sql sql_do create_user create_role mails_to wait_for_mails wait_for_outbox clear_mail decoded
-                 token_in reset_limits redis_cli error_log_since services wait_until within timed static_median
+                 generate sql sql_do lock_table create_user create_role mails_to wait_for_mails wait_for_outbox
+                 clear_mail decoded token_in token_hash set_cookie cookie_of reset_limits redis_cli
+                 error_log_since services wait_until within timed static_median
                  in_background passed recovers_ok random_token unused_links wait_for_requests
                  create_policy attach_policy directus_admin_token set_password enable_tfa totp
                  fresh_totp directus_api tfa_user server_root);
@@ -152,16 +153,55 @@ sub post_form {
                                 %{ $opts{headers} // {} } });
 }
 
+# Asks for a link: POST /magic-link-api/generate with {"email": email, extra...} as JSON;
+# returns HTTP::Tiny's response. generate('a@b.c', redirectUrl => 'https://...').
+sub generate {
+    my ($email, %extra) = @_;
+    return post_json('/magic-link-api/generate', JSON::PP::encode_json({ email => $email, %extra }));
+}
+
+# The Set-Cookie header line of `response` that sets the cookie `name` (default Directus'
+# directus_refresh_token), attributes included; undef without one.
+sub set_cookie {
+    my ($response, $name) = @_;
+    $name //= 'directus_refresh_token';
+    my $lines = $response->{headers}{'set-cookie'} // [];
+    my ($line) = grep { /^\Q$name\E=/ } ref $lines ? @$lines : ($lines);
+    return $line;
+}
+
+# `name=value` of that cookie (a non-empty value), as a Cookie request header sends it back.
+sub cookie_of {
+    my ($response, $name) = @_;
+    $name //= 'directus_refresh_token';
+    my $line = set_cookie($response, $name) // '';
+    return $line =~ /^(\Q$name\E=[^;]+)/ ? $1 : undef;
+}
+
+sub connect_db {
+    my (%attributes) = @_;
+    return DBI->connect("dbi:Pg:host=127.0.0.1;port=$ENV{TEST_NGINX_PG_PORT};dbname=directus",
+                        'postgres', '', { RaiseError => 1, AutoCommit => 1, PrintWarn => 0, %attributes });
+}
+
 my $dbh;
 sub db {
-    $dbh //= DBI->connect("dbi:Pg:host=127.0.0.1;port=$ENV{TEST_NGINX_PG_PORT};dbname=directus",
-                          'postgres', '', { RaiseError => 1, AutoCommit => 1, PrintWarn => 0 });
+    $dbh //= connect_db();
     return $dbh;
 }
 
 # Rows as hashes.
 sub sql { my ($query, @binds) = @_; return db()->selectall_arrayref($query, { Slice => {} }, @binds) }
 sub sql_do { my ($query, @binds) = @_; return db()->do($query, undef, @binds) }
+
+# Holds `table` (it must exist) with an ACCESS EXCLUSIVE lock from a connection of its own, so
+# the module's queries on it wait; returns that connection, whose ->rollback releases the lock.
+sub lock_table {
+    my ($table) = @_;
+    my $locker = connect_db(AutoCommit => 0);
+    $locker->do("LOCK TABLE $table IN ACCESS EXCLUSIVE MODE");
+    return $locker;
+}
 
 # A role with no policy (under `parent`, if given): its users are API users, like the frontends magic links serve. (Roles
 # with app access would take Directus seats, and an unlicensed Directus 12 locks logins of
@@ -248,6 +288,9 @@ sub wait_for_mails {
     return mails_to($address);
 }
 
+# What the module stores for a token: its HMAC-SHA-256 under magic_link_secret, in hex.
+sub token_hash { my ($token) = @_; return hmac_sha256_hex($token, $SECRET) }
+
 # A token as the module makes them: 32 random bytes, base64url (not for security here).
 sub random_token { encode_base64url(join '', map { chr int rand 256 } 1 .. 32) }
 
@@ -265,7 +308,7 @@ sub unused_links {
     for (my $left = $opts{count}; $left > 0; $left -= 5000) {
         my @tokens = map { random_token() } 1 .. ($left < 5000 ? $left : 5000);
         $insert->execute($opts{email}, $opts{seconds}, $opts{user},
-                         [map { hmac_sha256_hex($_, $SECRET) } @tokens]);
+                         [map { token_hash($_) } @tokens]);
         print $fh "$_\n" for @tokens;
     }
     close $fh;
@@ -283,8 +326,7 @@ sub token_in { return decoded($_[0]) =~ m{token=([A-Za-z0-9_-]{43})\b} ? $1 : un
 sub issue_link {
     my ($email, %extra) = @_;
     my %seen = map { $_ => 1 } glob(maildir() . '/*');
-    my $response = post_json('/magic-link-api/generate',
-                             JSON::PP::encode_json({ email => $email, %extra }));
+    my $response = generate($email, %extra);
     die "generate answered $response->{status}" unless $response->{status} == 200;
     my $new = wait_until(sub {
         for my $file (grep { !$seen{$_} } glob(maildir() . '/*')) {

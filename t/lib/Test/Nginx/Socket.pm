@@ -14,6 +14,9 @@ Test::Nginx::Socket - small local runner for Test::Nginx::Socket-format test fil
     repeat_each(1);
     plan tests => repeat_each() * (blocks() * 2);
 
+    # or, counting as the blocks run:
+    use Test::Nginx::Socket 'no_plan';
+
     no_shuffle();
     run_tests();
 
@@ -40,6 +43,15 @@ real module knows but this runner does not implement makes the test file die
 with a message naming the section (custom sections consumed by a block
 preprocessor are ignored, as in the real module).
 
+=head2 The plan
+
+A test file must declare its plan before C<run_tests()>: either as an import
+argument, C<use Test::Nginx::Socket 'no_plan';> (or C<< tests => N >>), which
+L<Test::Base>'s C<import> (inherited, this runner has none of its own) passes
+to L<Test::More>, or with C<plan tests => ...> in the file.  The real module
+adds no plan, so a file without one fails there; this runner does not add one
+either: C<run_tests()> dies with a message saying how to declare it.
+
 =head2 Exported functions
 
 Everything L<Test::Base> exports (C<plan>, C<blocks>, C<is>, C<like>, C<ok>,
@@ -49,8 +61,8 @@ C<diag>, C<skip>, ... from L<Test::More>), plus:
 
 =item C<run_tests()>
 
-Runs every block.  If no plan was declared, it declares C<no_plan>, so
-the test count is printed at the end as with C<done_testing>.
+Runs every block.  It dies, before nginx is started, when no plan was declared
+(see L</The plan>).
 
 =item C<repeat_each(N)> / C<repeat_each()>
 
@@ -376,10 +388,11 @@ sub run_tests () {
     $ENV{TEST_NGINX_SERVER_PORT} = $ServerPort
         unless defined $ENV{TEST_NGINX_SERVER_PORT};
 
-    # Without a plan, count as we go (prove still gets "1..N" at the end).
-    # Not done_testing(): Test::Base's END block only notices plans made
-    # through plan() and would otherwise try to plan a second time.
-    plan('no_plan') unless Test::More->builder->has_plan;
+    # The real module adds no plan, so such a file fails there: say so here
+    # rather than count silently and pass.
+    die "$0: no plan declared: use Test::Nginx::Socket 'no_plan' or plan tests => ..."
+        . " before run_tests()\n"
+        unless Test::More->builder->has_plan;
 
     find_nginx();
     install_signal_handlers();
