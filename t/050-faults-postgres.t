@@ -8,7 +8,8 @@ use Test::More;
 
 my $email = 'faults@example.com';
 # One worker, so the static location shares the event loop with the stuck requests.
-start_nginx(http => 'magic_link_postgres_timeout 1s;');
+start_nginx(http => 'magic_link_postgres_timeout 1s;',
+            server => 'location /magic-link-ui { magic_link ui; }');
 reset_limits();
 create_user(email => $email);
 
@@ -24,7 +25,7 @@ subtest 'PostgreSQL stuck on a lock: 503 within the timeout, the event loop stay
     is passed(@traffic), 4, 'the waiting requests got 503 too';
     $locker->rollback;
     recovers_ok sub { generate($email)->{status} == 200 }, 'service resumes';
-    like error_log_since(0), qr/magic_link: request failed: postgres unavailable/, 'a greppable line';
+    like error_log_since(0), qr/magic_link: generate failed: postgres unavailable: (prepare )?enqueue: /, 'a greppable line';
 };
 
 subtest 'PostgreSQL stopped: fast 503, recovery within 2 s of its return' => sub {
@@ -35,6 +36,21 @@ subtest 'PostgreSQL stopped: fast 503, recovery within 2 s of its return' => sub
     cmp_ok $took, '<', within(1.5), 'fast';
     services('start', 'postgres');
     recovers_ok sub { generate($email)->{status} == 200 }, 'service resumes';
+};
+
+subtest 'browser locations answer pages, the API JSON, while PostgreSQL is stuck or stopped' => sub {
+    reset_limits();
+    my %browser = browser_requests(random_token());
+    my $locker = lock_table('extension_magic_link');
+    $locker->do('LOCK TABLE extension_magic_link_pending IN ACCESS EXCLUSIVE MODE');
+    page_ok($browser{$_}->(), 503, "stuck: $_") for qw(verify_get verify_post ui_post);
+    json_ok(generate('faults@example.com'), 503, 'stuck: the API');
+    $locker->rollback;
+    services('stop', 'postgres');
+    page_ok($browser{$_}->(), 503, "stopped: $_") for qw(verify_get verify_post ui_post);
+    json_ok(generate('faults@example.com'), 503, 'stopped: the API');
+    services('start', 'postgres');
+    recovers_ok sub { generate('faults@example.com')->{status} == 200 }, 'service resumes';
 };
 
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';

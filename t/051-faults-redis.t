@@ -10,7 +10,8 @@ use Time::HiRes qw(sleep);
 
 my $email = 'redis-faults@example.com';
 # One worker (the default), so the static location shares the event loop with the stuck requests.
-start_nginx(http => 'magic_link_redis_timeout 500ms;');
+start_nginx(http => 'magic_link_redis_timeout 500ms;',
+            server => 'location /magic-link-ui { magic_link ui; }');
 reset_limits();
 clear_mail();
 create_user(email => $email);
@@ -36,7 +37,7 @@ subtest 'Redis stuck: 503 within the timeout, the event loop stays free, nothing
     is verify($token)->{status}, 503, 'redeeming during the stall: 503';
     cmp_ok $static, '<', within(0.05), 'static answers stay fast meanwhile (median < 50 ms)';
     is passed(@traffic), 4, 'the concurrent requests got 503 too';
-    like error_log_since(0), qr/magic_link: request failed: redis unavailable/, 'a greppable line';
+    like error_log_since(0), qr/magic_link: generate failed: redis unavailable: count_link_request: /, 'a greppable line';
     redis_cli('PING');  # answers when the sleep is over
     recovers_ok sub { generate($email)->{status} == 200 }, 'service resumes';
     is verify($token)->{status}, 200, 'the link issued before the stall still works';
@@ -55,6 +56,20 @@ subtest 'Redis stopped: fast 503, recovery within 2 s of its return' => sub {
     my ($down, $took) = timed(sub { generate($email) });
     is $down->{status}, 503, 'answers 503';
     cmp_ok $took, '<', within(1.5), 'fast';
+    services('start', 'redis');
+    recovers_ok sub { generate($email)->{status} == 200 }, 'service resumes';
+};
+
+subtest 'browser locations answer pages, the API JSON, while Redis is stuck or stopped' => sub {
+    reset_limits();
+    my %browser = browser_requests(random_token());  # the GET reads no limit: not asked here
+    redis_sleep(3);
+    page_ok($browser{$_}->(), 503, "stuck: $_") for qw(verify_post ui_post);
+    json_ok(generate($email), 503, 'stuck: the API');
+    redis_cli('PING');
+    services('stop', 'redis');
+    page_ok($browser{$_}->(), 503, "stopped: $_") for qw(verify_post ui_post);
+    json_ok(generate($email), 503, 'stopped: the API');
     services('start', 'redis');
     recovers_ok sub { generate($email)->{status} == 200 }, 'service resumes';
 };

@@ -10,7 +10,8 @@ use Test::More;
 use Time::HiRes qw(sleep);
 
 my $email = 'directus-faults@example.com';
-start_nginx(http => 'magic_link_directus_timeout 1s;');
+start_nginx(http => 'magic_link_directus_timeout 1s;',
+            server => 'location /magic-link-ui { magic_link ui; }');
 reset_limits();
 clear_mail();
 create_user(email => $email, role => create_role('Directus faults role'));
@@ -57,6 +58,24 @@ subtest 'Directus stopped: 502, and the same link works once Directus is back' =
         'a greppable line';
     services('start', 'directus');
     recovers_ok sub { verify($token)->{status} == 200 }, 'the same link works';
+};
+
+subtest 'browser locations answer pages, the API JSON, while Directus is stuck or stopped' => sub {
+    reset_limits();
+    my $api_user = 'directus-faults-api@example.com';  # one valid link per address
+    create_user(email => $api_user, role => create_role('Directus faults API role'));
+    my $signed_in = { headers => { Cookie => 'directus_refresh_token=' . random_token() } };
+    for my $fault (['stuck', 'pause', 'resume', 504], ['stopped', 'stop', 'start', 502]) {
+        my ($name, $break, $mend, $status) = @$fault;
+        my %browser = browser_requests(issue_link($email));
+        my $api_token = issue_link($api_user);
+        services($break, 'directus');
+        page_ok($browser{verify_post}->(), $status, "$name: the verify page's POST");
+        page_ok(request('GET', '/magic-link-ui/success', %$signed_in), $status, "$name: the UI's account page");
+        json_ok(verify($api_token), $status, "$name: the API");
+        services($mend, 'directus');
+        recovers_ok sub { verify($api_token)->{status} == 200 }, "$name: the link works again";
+    }
 };
 
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';

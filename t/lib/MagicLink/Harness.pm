@@ -27,7 +27,7 @@ our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus l
                  error_log_since services wait_until within timed static_median
                  in_background passed recovers_ok random_token unused_links wait_for_requests
                  create_policy attach_policy directus_admin_token set_password enable_tfa totp
-                 fresh_totp directus_api tfa_user server_root);
+                 fresh_totp directus_api tfa_user server_root page_ok json_ok browser_requests);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -471,6 +471,41 @@ sub recovers_ok {
     my ($ok, $took) = timed(sub { wait_until($ready, 5) });
     return Test::More::ok($ok && $took < within(2), "$name within 2 s")
         || Test::More::diag(sprintf '%s after %.2f s', $ok ? 'recovered' : 'still failing', $took);
+}
+
+# A browser location's answer while a backend fails: an HTML page (never JSON) with `status`
+# and Retry-After.
+sub page_ok {
+    my ($response, $status, $name) = @_;
+    Test::More::subtest($name => sub {
+        Test::More::is($response->{status}, $status, "status $status");
+        Test::More::like($response->{headers}{'content-type'} // '', qr{^text/html}, 'an HTML page');
+        Test::More::ok($response->{headers}{'retry-after'}, 'with Retry-After');
+    });
+}
+
+# An API location's answer while a backend fails: JSON {"success":false,...} with `status`.
+sub json_ok {
+    my ($response, $status, $name) = @_;
+    Test::More::subtest($name => sub {
+        Test::More::is($response->{status}, $status, "status $status");
+        Test::More::like($response->{headers}{'content-type'} // '', qr{^application/json}, 'JSON');
+        my $body = eval { JSON::PP::decode_json($response->{content}) } // {};
+        Test::More::ok(exists $body->{success} && !$body->{success}, '{"success":false,...}');
+        Test::More::ok($response->{headers}{'retry-after'}, 'with Retry-After');
+    });
+}
+
+# What browsers send: the mailed link's GET and its form POST (with `token`), the UI's form.
+# Needs `location /magic-link-ui { magic_link ui; }` in the server.
+sub browser_requests {
+    my ($token) = @_;
+    my %origin = (headers => { Origin => "http://127.0.0.1:$port" });
+    return (
+        verify_get  => sub { request('GET', "/magic-link/verify?token=$token") },
+        verify_post => sub { post_form('/magic-link/verify', "token=$token", %origin) },
+        ui_post     => sub { post_form('/magic-link-ui', 'email=someone%40example.com', %origin) },
+    );
 }
 
 # Error-log text written after `offset` (a byte offset from an earlier call, or 0).
