@@ -17,6 +17,9 @@ CORE_SOURCES  := $(sort $(shell find src/core -name '*.cpp'))
 NGINX_SOURCES := $(sort $(wildcard src/nginx/*.cpp))
 HEADERS       := $(sort $(shell find src/core src/nginx -name '*.h'))
 UNIT_SOURCES  := $(sort $(wildcard tests/unit/*.cpp))
+MIGRATIONS    := $(sort $(wildcard sql/*.sql))
+# The schema migrations as a C++ table; one path for every build (plain, ASan, fuzz, unit).
+GENERATED     := build/generated/migrations.inc
 LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath
 
 CXX      ?= g++
@@ -34,6 +37,10 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
+$(GENERATED): $(MIGRATIONS) scripts/embed-sql.sh
+	@mkdir -p $(@D)
+	scripts/embed-sql.sh $@ $(MIGRATIONS)
+
 # nginx's configure lists the module's files, so it reruns when that list changes.
 $(BUILD)/sources.list: FORCE
 	@mkdir -p $(BUILD)
@@ -48,15 +55,15 @@ $(NGX_BUILD)/objs/Makefile: config $(BUILD)/sources.list
 	cd $(NGX_BUILD) && bash -c 'source ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
 	  --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" --add-dynamic-module=$(CURDIR)' > configure.log
 
-$(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS)
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS) $(GENERATED)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	@# A new inode, not an overwrite: a running nginx maps the old file, and its next forked
 	@# worker would crash on changed pages.
 	cp $(NGX_BUILD)/objs/ngx_http_magic_link_module.so $@.new && mv -f $@.new $@
 
-$(UNIT_TESTS): $(UNIT_SOURCES) $(CORE_SOURCES) $(HEADERS)
+$(UNIT_TESTS): $(UNIT_SOURCES) $(CORE_SOURCES) $(HEADERS) $(GENERATED)
 	@mkdir -p $(BUILD)
-	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -I$(shell pg_config --includedir) \
+	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -I$(dir $(GENERATED)) -I$(shell pg_config --includedir) \
 	  -DMAGIC_LINK_TEMPLATES=\"$(CURDIR)/templates\" -o $@ $(UNIT_SOURCES) $(CORE_SOURCES) -lcmocka $(LIBS)
 
 unit: deps $(UNIT_TESTS)

@@ -25,7 +25,7 @@ FUZZ_CORE_LIB      := $(FUZZ_OUT)/libcore.a
 FUZZ_CXXFLAGS      := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
                       -fno-sanitize-recover=all
 # Deferred: pg_config only runs when something is compiled.
-FUZZ_CPPFLAGS       = -Isrc -I$(shell pg_config --includedir)
+FUZZ_CPPFLAGS       = -Isrc -I$(dir $(GENERATED)) -I$(shell pg_config --includedir)
 FUZZ_LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath
 
 .PHONY: fuzz-build fuzz fuzz-smoke fuzz-crashes
@@ -34,7 +34,7 @@ fuzz-build: $(FUZZ_BINS)
 
 # The core, instrumented the same way. No file of src/core has a main (libFuzzer brings one);
 # as an archive, each target links only the objects it uses.
-$(FUZZ_OUT)/obj/%.o: src/core/%.cpp
+$(FUZZ_OUT)/obj/%.o: src/core/%.cpp $(GENERATED)
 	@mkdir -p $(@D)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) $(FUZZ_CPPFLAGS) -MMD -MP -c $< -o $@
 

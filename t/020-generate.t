@@ -23,6 +23,20 @@ create_user(email => 'Jane.Doe@Example.com', role => $role);
 create_user(email => 'suspended@example.com', status => 'suspended');
 create_user(email => 'refused@example.com', role => $other_role);
 
+subtest 'the schema is applied as numbered migrations, each recorded once' => sub {
+    start_nginx();
+    is generate('nobody@example.com')->{status}, 200, 'a first request brings the schema up';
+    my @applied = map { "$_->{version} $_->{name}" }
+        @{ sql('SELECT version, name FROM extension_magic_link_migrations ORDER BY version') };
+    my @files = map { m{sql/0*(\d+)_(\w+)\.sql$} ? "$1 $2" : () } sort glob 'sql/*.sql';
+    ok scalar @files >= 2, 'sql/ holds the migrations';
+    is_deeply \@applied, \@files, 'every file in sql/ is recorded as applied, in order';
+    start_nginx(workers => 2);  # new processes check again and apply nothing twice
+    is generate('nobody@example.com')->{status}, 200, 'requests after a restart';
+    is sql('SELECT count(*) AS n FROM extension_magic_link_migrations')->[0]{n}, scalar @files,
+        'no migration recorded twice';
+};
+
 subtest 'an existing user gets one mail with a link of the right shape' => sub {
     start_nginx();
     reset_limits();
