@@ -23,6 +23,10 @@ Args directive_args(ngx_conf_t* cf) {
 char* set_setting(ngx_conf_t* cf, ngx_command_t* cmd, void* conf) noexcept try {
   auto* lcf = static_cast<LocationConf*>(conf);
   const SettingSpec& spec = setting_specs()[cmd->offset];
+  // Only levels that set a directive get a table of their own (see merge_loc_conf).
+  if (lcf->values == nullptr && (lcf->values = pool_new<DirectiveValues>(cf->pool)) == nullptr) {
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
   if (lcf->values->has(spec.directive)) return const_cast<char*>("is duplicate");
   Args args = directive_args(cf);
   if (auto problem = check_directive(spec, args)) {
@@ -122,13 +126,15 @@ void* create_main_conf(ngx_conf_t* cf) noexcept try {
   return nullptr;
 }
 
-void* create_loc_conf(ngx_conf_t* cf) noexcept try {
-  auto* lcf = static_cast<LocationConf*>(ngx_pcalloc(cf->pool, sizeof(LocationConf)));
-  if (lcf == nullptr) return nullptr;
-  lcf->values = pool_new<DirectiveValues>(cf->pool);
-  return lcf->values ? lcf : nullptr;
-} catch (const std::exception&) {
-  return nullptr;
+void* create_loc_conf(ngx_conf_t* cf) noexcept {
+  // Zeroed: no endpoint, no directive values; nothing more for locations without the module.
+  return ngx_pcalloc(cf->pool, sizeof(LocationConf));
+}
+
+// A level's directive values; none set anywhere above it reads as an empty table.
+const DirectiveValues& values_of(const LocationConf& lcf) {
+  static const DirectiveValues kNone;
+  return lcf.values != nullptr ? *lcf.values : kNone;
 }
 
 const Settings* resolve(ngx_conf_t* cf, const DirectiveValues& values) {
@@ -146,10 +152,14 @@ const Settings* resolve(ngx_conf_t* cf, const DirectiveValues& values) {
 char* merge_loc_conf(ngx_conf_t* cf, void* parent_conf, void* child_conf) noexcept try {
   const auto* parent = static_cast<LocationConf*>(parent_conf);
   auto* child = static_cast<LocationConf*>(child_conf);
-  child->values->inherit(*parent->values);
+  if (child->values == nullptr) {
+    child->values = parent->values;  // nothing set here: share the level above's table
+  } else if (parent->values != nullptr) {
+    child->values->inherit(*parent->values);
+  }
   if (child->endpoint == Endpoint::none) return NGX_CONF_OK;
 
-  child->settings = resolve(cf, *child->values);
+  child->settings = resolve(cf, values_of(*child));
   if (child->settings == nullptr) return static_cast<char*>(NGX_CONF_ERROR);
   std::string problem;
   auto templates = Templates::load(child->settings->templates_dir, problem);
@@ -172,7 +182,7 @@ ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept try {
   if (!mcf->used) return NGX_OK;
   const auto* http_level =
       static_cast<LocationConf*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_magic_link_module));
-  mcf->shared = resolve(cf, *http_level->values);
+  mcf->shared = resolve(cf, values_of(*http_level));
   if (mcf->shared == nullptr) return NGX_ERROR;
   mcf->sealer = pool_new<Sealer>(cf->pool, mcf->shared->secret);
   if (mcf->thread_pool_name.data == nullptr) mcf->thread_pool_name = kDefaultThreadPool;

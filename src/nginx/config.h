@@ -16,7 +16,8 @@ enum class Endpoint : ngx_uint_t { none, api, verify, ui };
 // Objects behind the pointers are pool-owned C++ objects (see pool_new).
 struct LocationConf {
   Endpoint endpoint;
-  DirectiveValues* values;     // given at this level, then inherited at merge
+  DirectiveValues* values;     // given at this level, then inherited at merge; null: none
+                               // set here (merge then shares the level above's table)
   const Settings* settings;    // resolved at merge, where `endpoint` is set
   const Templates* templates;  // read at merge, where `endpoint` is set
 };

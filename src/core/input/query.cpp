@@ -84,9 +84,10 @@ bool query_names_token(std::string_view query) {
 std::string mask_tokens(std::string_view request_line) {
   const size_t question = request_line.find('?');
   if (question == std::string_view::npos) return std::string(request_line);
-  // The query runs to the protocol after the URI ("GET /p?q HTTP/1.1"), or to the end.
-  size_t query_end = request_line.find(' ', question);
-  if (query_end == std::string_view::npos) query_end = request_line.size();
+  // The query runs to the protocol after the URI ("GET /p?q HTTP/1.1"), or to the end: the
+  // last space, so a space inside the URI cannot end the query early.
+  size_t query_end = request_line.rfind(' ');
+  if (query_end == std::string_view::npos || query_end < question) query_end = request_line.size();
   const std::string_view query = request_line.substr(question + 1, query_end - question - 1);
 
   std::string masked(request_line.substr(0, question + 1));

@@ -17,12 +17,16 @@ struct Exchange {
   std::vector<std::string> set_cookies;
 };
 
-size_t collect_body(char* data, size_t size, size_t count, void* exchange) {
+// libcurl's callbacks are C: no exception may leave them. Returning less than given makes
+// libcurl end the transfer with an error, which `call` reports as a failed call.
+size_t collect_body(char* data, size_t size, size_t count, void* exchange) noexcept try {
   static_cast<Exchange*>(exchange)->body.append(data, size * count);
   return size * count;
+} catch (const std::exception&) {
+  return 0;
 }
 
-size_t collect_header(char* data, size_t size, size_t count, void* exchange) {
+size_t collect_header(char* data, size_t size, size_t count, void* exchange) noexcept try {
   std::string_view line(data, size * count);
   constexpr std::string_view kName = "set-cookie:";
   if (line.size() > kName.size()) {
@@ -38,6 +42,8 @@ size_t collect_header(char* data, size_t size, size_t count, void* exchange) {
     }
   }
   return size * count;
+} catch (const std::exception&) {
+  return 0;
 }
 
 std::string string_field(const nlohmann::json& object, const char* name) {

@@ -112,7 +112,6 @@ RequestOutcome outcome_of(const std::string& text) {
 std::atomic<bool> schema_ready{false};
 std::mutex schema_mutex;
 
-
 // Applies the migrations this database has not seen, in order, in one transaction under an
 // advisory lock, so workers and hosts starting together agree.
 void apply_migrations(PgConnection& connection) {
