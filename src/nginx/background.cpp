@@ -1,6 +1,8 @@
 #include "nginx/background.h"
 
-#include "core/adapters/thread_clients.h"
+#include <algorithm>
+
+#include "core/adapters/pooled_backends.h"
 #include "core/flows/outbox.h"
 #include "nginx/config.h"
 #include "nginx/logging.h"
@@ -8,11 +10,16 @@
 namespace magic_link::ngx {
 namespace {
 
-constexpr ngx_msec_t kPollInterval = 1000;
+// Looks for work every second while there is some (its own requests wake it at once); an idle
+// worker looks less and less often, up to every 30 s (other hosts' leftovers and due retries
+// still come within that). Every second, in any case, connections idle for longer than
+// magic_link_backend_idle_timeout are closed, so an idle worker holds none.
+constexpr ngx_msec_t kTick = 1000;
+constexpr ngx_msec_t kMaxPollInterval = 30 * 1000;
 constexpr ngx_msec_t kCleanupInterval = 10 * 60 * 1000;
 
-// One per worker process; touched on the event loop only, except `report` and `cleanup_due`,
-// which belong to the pool thread while `busy`.
+// One per worker process; touched on the event loop only, except `report`, `work_due` and
+// `cleanup_due`, which belong to the pool thread while `busy`.
 struct BackgroundTask {
   MainConf* conf = nullptr;
   ngx_event_t timer{};
@@ -20,57 +27,76 @@ struct BackgroundTask {
   bool busy = false;
   bool wake_again = false;
   bool failing = false;  // log a backend outage once, not every second
+  bool work_due = false;
+  ngx_msec_t interval = kTick;  // between looks for work
+  ngx_msec_t last_look = 0;
   ngx_msec_t last_cleanup = 0;
   bool cleanup_due = false;
   DeliveryReport report;
 };
 
-BackgroundTask sender;
+BackgroundTask background;
 
-void deliver(void*, ngx_log_t*) noexcept {
+void run(void*, ngx_log_t*) noexcept {
+  const Settings& shared = *background.conf->shared;
   try {
-    sender.report = run_background_work(*sender.conf->shared, *sender.conf->sealer,
-                                        thread_backends(*sender.conf->shared), sender.cleanup_due);
+    background.report = {};
+    if (background.work_due) {
+      background.report = run_background_work(shared, *background.conf->sealer,
+                                              pooled_backends(shared), background.cleanup_due);
+    }
+    close_idle_connections(shared);
   } catch (const std::exception& e) {  // not a backend: a bug, or memory ran out
-    sender.report = {};
-    sender.report.log.push_back(
+    background.report = {};
+    background.report.log.push_back(
         {LogLine::Level::error, std::string("magic_link: background work failed: ") + e.what()});
   }
 }
 
 void post(ngx_log_t* log) {
-  sender.cleanup_due = ngx_current_msec - sender.last_cleanup >= kCleanupInterval;
-  if (sender.cleanup_due) sender.last_cleanup = ngx_current_msec;
-  if (ngx_thread_task_post(sender.conf->thread_pool, sender.task) == NGX_OK) {
-    sender.busy = true;
+  if (background.work_due) {
+    background.last_look = ngx_current_msec;
+    background.cleanup_due = ngx_current_msec - background.last_cleanup >= kCleanupInterval;
+    if (background.cleanup_due) background.last_cleanup = ngx_current_msec;
+  }
+  if (ngx_thread_task_post(background.conf->thread_pool, background.task) == NGX_OK) {
+    background.busy = true;
   } else {
     ngx_log_error(NGX_LOG_WARN, log, 0, "magic_link: background work: thread pool queue is full");
   }
 }
 
-void delivered(ngx_event_t* event) noexcept {
-  sender.busy = false;
-  log_lines(event->log, sender.report.log);
-  const auto& failure = sender.report.failure;
-  if (failure && !sender.failing) {
-    const std::string line = failure->log_line("background work", " (retrying every second)");
-    ngx_log_error(NGX_LOG_ERR, event->log, 0, "%s", line.c_str());
-  } else if (!failure && sender.failing) {
-    ngx_log_error(NGX_LOG_NOTICE, event->log, 0, "magic_link: background work: backends are back");
+void finished(ngx_event_t* event) noexcept {
+  background.busy = false;
+  log_lines(event->log, background.report.log);
+  bool worked = false;
+  if (background.work_due) {  // else the run only closed idle connections
+    const auto& failure = background.report.failure;
+    if (failure && !background.failing) {
+      const std::string line = failure->log_line("background work", " (retrying every second)");
+      ngx_log_error(NGX_LOG_ERR, event->log, 0, "%s", line.c_str());
+    } else if (!failure && background.failing) {
+      ngx_log_error(NGX_LOG_NOTICE, event->log, 0,
+                    "magic_link: background work: backends are back");
+    }
+    background.failing = failure.has_value();
+    const DeliveryReport& done = background.report;
+    worked = done.requests + done.sent + done.retrying + done.dropped > 0;
+    background.interval =
+        worked || background.failing ? kTick : std::min(2 * background.interval, kMaxPollInterval);
   }
-  sender.failing = failure.has_value();
   // A full batch means more may be waiting; so may mail queued while this one ran.
-  if (sender.wake_again ||
-      sender.report.requests + sender.report.sent + sender.report.retrying + sender.report.dropped >
-          0) {
-    sender.wake_again = false;
-    post(event->log);
-  }
+  background.work_due = background.wake_again || worked;
+  background.wake_again = false;
+  if (background.work_due) post(event->log);
 }
 
 void tick(ngx_event_t* event) noexcept {
-  if (!sender.busy) post(event->log);
-  if (!ngx_exiting) ngx_add_timer(event, kPollInterval);
+  if (!background.busy) {
+    background.work_due = ngx_current_msec - background.last_look >= background.interval;
+    post(event->log);
+  }
+  if (!ngx_exiting) ngx_add_timer(event, kTick);
 }
 
 }  // namespace
@@ -79,27 +105,29 @@ ngx_int_t start_background(ngx_cycle_t* cycle) noexcept {
   auto* conf = static_cast<MainConf*>(
       ngx_http_cycle_get_module_main_conf(cycle, ngx_http_magic_link_module));
   if (conf == nullptr || !conf->used) return NGX_OK;
-  sender.conf = conf;
-  sender.task = ngx_thread_task_alloc(cycle->pool, 0);
-  if (sender.task == nullptr) return NGX_ERROR;
-  sender.task->handler = deliver;
-  sender.task->event.handler = delivered;
-  sender.task->event.data = &sender;
-  sender.task->event.log = cycle->log;
-  sender.timer.handler = tick;
-  sender.timer.log = cycle->log;
-  sender.timer.data = &sender;
-  sender.timer.cancelable = 1;  // a shutting-down worker does not wait for it
-  ngx_add_timer(&sender.timer, kPollInterval);
+  background.conf = conf;
+  background.task = ngx_thread_task_alloc(cycle->pool, 0);
+  if (background.task == nullptr) return NGX_ERROR;
+  background.task->handler = run;
+  background.task->event.handler = finished;
+  background.task->event.data = &background;
+  background.task->event.log = cycle->log;
+  background.timer.handler = tick;
+  background.timer.log = cycle->log;
+  background.timer.data = &background;
+  background.timer.cancelable = 1;  // a shutting-down worker does not wait for it
+  ngx_add_timer(&background.timer, kTick);
   return NGX_OK;
 }
 
 void wake_background() noexcept {
-  if (sender.conf == nullptr) return;
-  if (sender.busy) {
-    sender.wake_again = true;
+  if (background.conf == nullptr) return;
+  background.interval = kTick;
+  if (background.busy) {
+    background.wake_again = true;
   } else {
-    post(sender.timer.log);
+    background.work_due = true;
+    post(background.timer.log);
   }
 }
 

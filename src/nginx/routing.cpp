@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "core/flows/account.h"
-#include "core/adapters/thread_clients.h"
+#include "core/adapters/pooled_backends.h"
 #include "core/render/pages.h"
 #include "core/flows/redeem_link.h"
 #include "core/flows/request_link.h"
@@ -161,7 +161,7 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
               shared = mcf.shared, request = std::get<LinkRequest>(std::move(input)), as_page,
               action = std::string(view(r->uri))] {
     Outcome outcome =
-        request_link(*settings, *templates, *sealer, request, thread_backends(*shared));
+        request_link(*settings, *templates, *sealer, request, pooled_backends(*shared));
     if (as_page && !outcome.failure) {
       outcome.response = link_request_page(*settings, *templates, outcome.response, action);
     }
@@ -189,7 +189,7 @@ RedeemRequest posted_redemption(ngx_http_request_t* r, const std::optional<Reque
 std::function<Outcome()> api_redemption(ngx_http_request_t* r, RedeemRequest request) {
   return [settings = location_conf(r).settings, shared = main_conf(r).shared,
           request = std::move(request)] {
-    return api_answer(redeem_link(*settings, request, SessionMode::json, thread_backends(*shared)));
+    return api_answer(redeem_link(*settings, request, SessionMode::json, pooled_backends(*shared)));
   };
 }
 
@@ -242,7 +242,7 @@ void verify_page_post(ngx_http_request_t* r, BodyFormat format, const std::strin
               request = std::move(request), action] {
     return page_answer(
         *settings, *templates,
-        redeem_link(*settings, request, SessionMode::cookie, thread_backends(*shared)),
+        redeem_link(*settings, request, SessionMode::cookie, pooled_backends(*shared)),
         request.token, action);
   });
 }
@@ -255,7 +255,7 @@ ngx_int_t serve_verify_page(ngx_http_request_t* r) {
   return offload_from_handler(
       r, [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
           token = query_token(r), action = std::string(view(r->uri))] {
-        return show_link(*settings, *templates, token, action, thread_backends(*shared));
+        return show_link(*settings, *templates, token, action, pooled_backends(*shared));
       });
 }
 
@@ -290,7 +290,7 @@ ngx_int_t serve_ui(ngx_http_request_t* r) {
     return offload_from_handler(r, [settings = lcf.settings, templates = lcf.templates,
                                     shared = main_conf(r).shared, cookie = refresh_cookie(r),
                                     login_path = std::string(view(clcf->name))] {
-      return signed_in_page(*settings, *templates, cookie, login_path, thread_backends(*shared));
+      return signed_in_page(*settings, *templates, cookie, login_path, pooled_backends(*shared));
     });
   }
   return send(r, notice_page(*lcf.settings, *lcf.templates, 404, "Page not found",

@@ -58,6 +58,8 @@ struct Settings {
   Milliseconds directus_timeout{0};
   Milliseconds mail_retry_max_delay{0};
   int audit_retention_days = 0;
+  int backend_connections = 0;  // per backend and worker process
+  Milliseconds backend_idle_timeout{0};
 
   // Per site: may differ per server or location.
   Url public_url;

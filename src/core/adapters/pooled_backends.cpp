@@ -1,0 +1,157 @@
+#include "core/adapters/pooled_backends.h"
+
+#include <memory>
+#include <mutex>
+
+#include "core/adapters/client_pool.h"
+#include "core/adapters/directus/directus_client.h"
+#include "core/adapters/postgres/pg_link_store.h"
+#include "core/adapters/redis/redis_rate_limiter.h"
+#include "core/adapters/smtp/smtp_mailer.h"
+
+namespace magic_link {
+namespace {
+
+// Each port call borrows a client for that call only: a flow holds at most one connection per
+// backend at a time, and only while it talks to that backend.
+class PooledRateLimiter final : public RateLimiter {
+ public:
+  explicit PooledRateLimiter(ClientPool<RedisRateLimiter>& pool) : pool_(pool) {}
+  LinkRequestVerdict count_link_request(std::string_view client_key, int client_limit,
+                                        std::string_view email_key, int email_limit) override {
+    return pool_.borrow()->count_link_request(client_key, client_limit, email_key, email_limit);
+  }
+  LimitVerdict check_redemptions(std::string_view client_key, int limit) override {
+    return pool_.borrow()->check_redemptions(client_key, limit);
+  }
+  void count_failed_redemption(std::string_view client_key) override {
+    pool_.borrow()->count_failed_redemption(client_key);
+  }
+  bool first_use(std::string_view key, std::chrono::seconds remember) override {
+    return pool_.borrow()->first_use(key, remember);
+  }
+
+ private:
+  ClientPool<RedisRateLimiter>& pool_;
+};
+
+class PooledLinkStore final : public LinkStore {
+ public:
+  explicit PooledLinkStore(ClientPool<PgLinkStore>& pool) : pool_(pool) {}
+  void enqueue_link_request(const LinkRequestRecord& request) override {
+    pool_.borrow()->enqueue_link_request(request);
+  }
+  std::vector<RequestOutcome> process_link_requests(int limit) override {
+    return pool_.borrow()->process_link_requests(limit);
+  }
+  std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease) override {
+    return pool_.borrow()->claim_due_mail(limit, lease);
+  }
+  void mail_sent(int link_id) override { pool_.borrow()->mail_sent(link_id); }
+  void mail_failed(int link_id, const std::string& error,
+                   std::optional<Milliseconds> retry_in) override {
+    pool_.borrow()->mail_failed(link_id, error, retry_in);
+  }
+  void delete_old_rows(int retention_days) override {
+    pool_.borrow()->delete_old_rows(retention_days);
+  }
+  std::optional<ClaimedLink> claim_link(const LinkClaim& claim) override {
+    return pool_.borrow()->claim_link(claim);
+  }
+  void release_claim(int link_id, const std::string& session_token) override {
+    pool_.borrow()->release_claim(link_id, session_token);
+  }
+  std::optional<LinkPreview> preview_link(const std::string& token_hash) override {
+    return pool_.borrow()->preview_link(token_hash);
+  }
+  std::optional<std::string> user_email(const std::string& user_id) override {
+    return pool_.borrow()->user_email(user_id);
+  }
+
+ private:
+  ClientPool<PgLinkStore>& pool_;
+};
+
+class PooledMailer final : public Mailer {
+ public:
+  explicit PooledMailer(ClientPool<SmtpMailer>& pool) : pool_(pool) {}
+  void send(const MailMessage& mail) override { pool_.borrow()->send(mail); }
+
+ private:
+  ClientPool<SmtpMailer>& pool_;
+};
+
+class PooledSessionIssuer final : public SessionIssuer {
+ public:
+  explicit PooledSessionIssuer(ClientPool<DirectusClient>& pool) : pool_(pool) {}
+  DirectusSession refresh(const std::string& session_token, SessionMode mode) override {
+    return pool_.borrow()->refresh(session_token, mode);
+  }
+  std::string current_user_id(const std::string& access_token) override {
+    return pool_.borrow()->current_user_id(access_token);
+  }
+
+ private:
+  ClientPool<DirectusClient>& pool_;
+};
+
+// A request finding every client busy waits up to the backend's own timeout.
+struct Pools {
+  explicit Pools(const Settings& s)
+      : settings(&s),
+        redis(
+            Backend::redis,
+            [&s] { return std::make_unique<RedisRateLimiter>(s.redis, s.redis_timeout); },
+            s.backend_connections, s.redis_timeout),
+        postgres(
+            Backend::postgres,
+            [&s] { return std::make_unique<PgLinkStore>(s.postgres_conninfo, s.postgres_timeout); },
+            s.backend_connections, s.postgres_timeout),
+        smtp(
+            Backend::smtp, [&s] { return std::make_unique<SmtpMailer>(s.smtp, s.smtp_timeout); },
+            s.backend_connections, s.smtp_timeout),
+        directus(
+            Backend::directus,
+            [&s] { return std::make_unique<DirectusClient>(s.directus_url, s.directus_timeout); },
+            s.backend_connections, s.directus_timeout),
+        limiter(redis),
+        store(postgres),
+        mailer(smtp),
+        issuer(directus) {}
+
+  const Settings* settings;
+  ClientPool<RedisRateLimiter> redis;
+  ClientPool<PgLinkStore> postgres;
+  ClientPool<SmtpMailer> smtp;
+  ClientPool<DirectusClient> directus;
+  PooledRateLimiter limiter;
+  PooledLinkStore store;
+  PooledMailer mailer;
+  PooledSessionIssuer issuer;
+};
+
+std::mutex pools_mutex;
+std::unique_ptr<Pools> pools;  // one per worker process (the http-level settings never change)
+
+Pools& pools_for(const Settings& shared) {
+  std::lock_guard<std::mutex> lock(pools_mutex);
+  if (!pools) pools = std::make_unique<Pools>(shared);
+  return *pools;
+}
+
+}  // namespace
+
+Backends pooled_backends(const Settings& shared) {
+  Pools& p = pools_for(shared);
+  return {p.limiter, p.store, p.mailer, p.issuer};
+}
+
+void close_idle_connections(const Settings& shared) {
+  Pools& p = pools_for(shared);
+  p.redis.close_idle(shared.backend_idle_timeout);
+  p.postgres.close_idle(shared.backend_idle_timeout);
+  p.smtp.close_idle(shared.backend_idle_timeout);
+  p.directus.close_idle(shared.backend_idle_timeout);
+}
+
+}  // namespace magic_link
