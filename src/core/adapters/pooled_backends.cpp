@@ -98,8 +98,7 @@ class PooledSessionIssuer final : public SessionIssuer {
 // A request finding every client busy waits up to the backend's own timeout.
 struct Pools {
   explicit Pools(const Settings& s)
-      : settings(&s),
-        redis(
+      : redis(
             Backend::redis,
             [&s] { return std::make_unique<RedisRateLimiter>(s.redis, s.redis_timeout); },
             s.backend_connections, s.redis_timeout),
@@ -119,7 +118,6 @@ struct Pools {
         mailer(smtp),
         issuer(directus) {}
 
-  const Settings* settings;
   ClientPool<RedisRateLimiter> redis;
   ClientPool<PgLinkStore> postgres;
   ClientPool<SmtpMailer> smtp;
@@ -131,7 +129,7 @@ struct Pools {
 };
 
 std::mutex pools_mutex;
-std::unique_ptr<Pools> pools;  // one per worker process (the http-level settings never change)
+std::unique_ptr<Pools> pools;  // one per worker process: its http-level settings never change
 
 Pools& pools_for(const Settings& shared) {
   std::lock_guard<std::mutex> lock(pools_mutex);

@@ -31,7 +31,7 @@ class SessionIssuer {
  public:
   virtual ~SessionIssuer() = default;
   // Exchanges a session row's token for a real session: POST {internal URL}/auth/refresh.
-  // Throws DirectusRefused, or BackendError("directus", ...) when Directus is down or slow.
+  // Throws DirectusRefused, or BackendError(Backend::directus, ...) when Directus is down or slow.
   virtual DirectusSession refresh(const std::string& session_token, SessionMode mode) = 0;
   // Whose session an access token is: GET {internal URL}/users/me. Same errors as refresh.
   virtual std::string current_user_id(const std::string& access_token) = 0;

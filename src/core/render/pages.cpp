@@ -193,10 +193,9 @@ Response link_request_page(const Settings& settings, const Templates& templates,
       }
       return response;
     }
-    default:
-      return notice_page(settings, templates, api_answer.status,
-                         "Signing in is unavailable right now", "Please try again in a moment.",
-                         action);
+    default:  // backend failures are answered by unavailable_response before this
+      return unavailable_response(api_answer.status, Audience::browser, settings, templates,
+                                  action);
   }
 }
 

@@ -9,7 +9,7 @@ struct curl_slist;
 
 namespace magic_link {
 
-// libcurl, one handle per thread (keep-alive to Directus between requests).
+// libcurl, one handle per pooled connection (keep-alive to Directus between requests).
 class DirectusClient final : public SessionIssuer {
  public:
   DirectusClient(Url internal_url, Milliseconds timeout);

@@ -39,8 +39,8 @@ class PgConnection {
   PgConnection& operator=(const PgConnection&) = delete;
 
   // Runs `sql` as the prepared statement `name` (prepared once per connection) with text
-  // parameters. Throws BackendError("postgres", ...) on failure or timeout; after a timeout the
-  // connection is dropped and the next call reconnects.
+  // parameters. Throws BackendError(Backend::postgres, ...) on failure or timeout; after a timeout
+  // the connection is dropped and the next call reconnects.
   PgResult run(const std::string& name, const std::string& sql, const std::vector<PgParam>& params);
 
   // Runs several statements without parameters in one round trip (schema setup).

@@ -11,7 +11,8 @@ struct redisContext;
 namespace magic_link {
 
 // hiredis, synchronous with a hard timeout on connect and on every command; reconnects after an
-// error. One per thread. Throws BackendError("redis", ...) when Redis fails or is slow.
+// error. One per pooled connection. Throws BackendError(Backend::redis, ...) when Redis fails or is
+// slow.
 class RedisRateLimiter final : public RateLimiter {
  public:
   RedisRateLimiter(RedisAddress address, Milliseconds timeout);
