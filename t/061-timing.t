@@ -41,7 +41,9 @@ subtest 'an address with an account answers like one without' => sub {
 };
 
 subtest 'also when the known address has 20,000 rows of history' => sub {
-    ok wait_for_requests(10), 'earlier requests were looked at';
+    # The first measurement leaves a backlog (requests are accepted faster than mail is sent);
+    # measure from a drained queue.
+    ok wait_for_requests(180), 'earlier requests were looked at';
     sql_do(q{INSERT INTO extension_magic_link (email, token, expires_at, ip_address, used, created_at,
                                                email_error)
              SELECT ?, '', now() AT TIME ZONE 'utc', '127.0.0.1', false, now() AT TIME ZONE 'utc',

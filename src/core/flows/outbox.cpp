@@ -10,7 +10,10 @@
 namespace magic_link {
 namespace {
 
-constexpr int kBatch = 20;
+// Accepted requests are looked at in one transaction per batch (one commit for many); mail goes
+// out in smaller batches, each mail a round trip to the SMTP server.
+constexpr int kRequestBatch = 200;
+constexpr int kMailBatch = 20;
 
 Milliseconds retry_delay(int attempts, Milliseconds max_delay) {
   const int doublings = std::min(attempts - 1, 20);
@@ -55,7 +58,7 @@ DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer,
 }
 
 void process_link_requests(Backends backends, DeliveryReport& report) {
-  for (const RequestOutcome outcome : backends.store.process_link_requests(kBatch)) {
+  for (const RequestOutcome outcome : backends.store.process_link_requests(kRequestBatch)) {
     const auto level =
         outcome == RequestOutcome::issued ? LogLine::Level::info : LogLine::Level::warn;
     report.log.push_back({level, std::string("magic_link: link request: ") + describe(outcome)});
@@ -66,9 +69,9 @@ void process_link_requests(Backends backends, DeliveryReport& report) {
 void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
                       DeliveryReport& report) {
   // Long enough for every mail of the batch to time out once before another worker may retry.
-  const Milliseconds lease = shared.smtp_timeout * (kBatch + 1);
+  const Milliseconds lease = shared.smtp_timeout * (kMailBatch + 1);
   std::optional<std::string> smtp_down;  // after one failure the rest of the batch waits too
-  for (const QueuedMail& queued : backends.store.claim_due_mail(kBatch, lease)) {
+  for (const QueuedMail& queued : backends.store.claim_due_mail(kMailBatch, lease)) {
     if (!queued.link_still_usable) {
       backends.store.mail_failed(queued.link_id, "Link expired or used before delivery",
                                  std::nullopt);
