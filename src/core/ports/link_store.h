@@ -10,7 +10,9 @@
 
 namespace magic_link {
 
-// The extension's `email_error` texts for requests that were answered but not mailed.
+// What became of an accepted link request. The store reports it by name; each refusal's
+// `email_error` text, as the extension wrote it into the audit row, is defined beside the SQL
+// that decides it (extension_magic_link_email_error in sql/002_functions.sql).
 enum class RequestOutcome {
   issued,
   rate_limited,
@@ -19,6 +21,29 @@ enum class RequestOutcome {
   role_refused,
   admin_refused,
 };
+
+inline constexpr RequestOutcome kRequestOutcomes[] = {
+    RequestOutcome::issued,        RequestOutcome::rate_limited, RequestOutcome::unknown_user,
+    RequestOutcome::inactive_user, RequestOutcome::role_refused, RequestOutcome::admin_refused,
+};
+
+constexpr const char* outcome_name(RequestOutcome outcome) {
+  switch (outcome) {
+    case RequestOutcome::issued:
+      return "issued";
+    case RequestOutcome::rate_limited:
+      return "rate_limited";
+    case RequestOutcome::unknown_user:
+      return "unknown_user";
+    case RequestOutcome::inactive_user:
+      return "inactive_user";
+    case RequestOutcome::role_refused:
+      return "role_refused";
+    case RequestOutcome::admin_refused:
+      return "admin_refused";
+  }
+  return "unknown";
+}
 
 struct LinkRequestRecord {
   std::string email;  // normalised

@@ -98,14 +98,11 @@ std::string text_array(const std::vector<std::string>& items) {
   return literal + "}";
 }
 
-RequestOutcome outcome_of(const std::string& text) {
-  if (text == "issued") return RequestOutcome::issued;
-  if (text == "Rate limit exceeded") return RequestOutcome::rate_limited;
-  if (text == "User not found") return RequestOutcome::unknown_user;
-  if (text == "User not active") return RequestOutcome::inactive_user;
-  if (text == "Role not allowed") return RequestOutcome::role_refused;
-  if (text == "Admin not allowed") return RequestOutcome::admin_refused;
-  throw BackendError(Backend::postgres, "process", "unexpected request outcome " + text, false,
+RequestOutcome outcome_of(const std::string& name) {
+  for (const RequestOutcome outcome : kRequestOutcomes) {
+    if (name == outcome_name(outcome)) return outcome;
+  }
+  throw BackendError(Backend::postgres, "process", "unexpected request outcome " + name, false,
                      false);
 }
 
