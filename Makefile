@@ -20,7 +20,7 @@ UNIT_SOURCES  := $(sort $(wildcard tests/unit/*.cpp))
 MIGRATIONS    := $(sort $(wildcard sql/*.sql))
 # The schema migrations as a C++ table; one path for every build (plain, ASan, fuzz, unit).
 GENERATED     := build/generated/migrations.inc
-LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath
+LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt
 
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g -Wall -Wextra -Werror

@@ -14,6 +14,7 @@
 #include "core/flows/request_link.h"
 #include "core/crypto/token.h"
 #include "core/render/mail.h"
+#include "core/crypto/jwt.h"
 #include "core/crypto/totp.h"
 
 namespace {
@@ -216,6 +217,28 @@ void totp_matches_rfc_6238_within_one_step(void**) {
   assert_false(totp_matches("", "", 1111111109));
 }
 
+void session_jwts_are_checked_for_key_algorithm_issuer_and_expiry(void**) {
+  const std::string secret = "directus-secret";
+  const std::time_t now = 1700000000;
+  const std::string jwt = bootstrap_session_jwt(secret, "user-1", "row-token", now);
+  const auto claims = verify_session_jwt(secret, jwt, now + 29);
+  assert_true(claims.has_value());
+  assert_string_equal(claims->user_id.c_str(), "user-1");
+  assert_string_equal(claims->session_token.c_str(), "row-token");
+  assert_int_equal(claims->expires_at, now + 30);
+  assert_false(verify_session_jwt(secret, jwt, now + 30).has_value());            // expired
+  assert_false(verify_session_jwt("another-secret", jwt, now).has_value());       // foreign key
+  assert_false(verify_session_jwt(secret, jwt + "x", now).has_value());           // altered signature
+  assert_false(verify_session_jwt("", jwt, now).has_value());                     // no key: never trusted
+  // The same claims unsigned (alg none), and signed then stripped of the signature.
+  const std::string unsigned_jwt =
+      "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + jwt.substr(jwt.find('.') + 1,
+                                                           jwt.rfind('.') - jwt.find('.') - 1) +
+      ".";
+  assert_false(verify_session_jwt(secret, unsigned_jwt, now).has_value());
+  assert_false(verify_session_jwt(secret, jwt.substr(0, jwt.rfind('.') + 1), now).has_value());
+}
+
 ClaimedLink claimed(const World& world) {
   ClaimedLink link;
   link.link_id = 7;
@@ -361,6 +384,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(a_failed_backend_is_a_value_naming_backend_and_step),
       cmocka_unit_test(redeeming_keeps_the_claim_once_directus_made_the_session),
       cmocka_unit_test(totp_matches_rfc_6238_within_one_step),
+      cmocka_unit_test(session_jwts_are_checked_for_key_algorithm_issuer_and_expiry),
       cmocka_unit_test(a_2fa_user_needs_a_fresh_right_code_and_nothing_is_spent_before),
       cmocka_unit_test(directus_down_releases_the_link),
       cmocka_unit_test(directus_refusal_releases_and_counts_a_failure),

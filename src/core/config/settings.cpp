@@ -206,6 +206,18 @@ Problem read_secret(const Args& args, std::string& out) {
   return std::nullopt;
 }
 
+Problem read_browser_session(const Args& args, BrowserSession& out) {
+  const std::string& text = single(args);
+  if (text == "cookie") {
+    out = BrowserSession::cookie;
+  } else if (text == "session") {
+    out = BrowserSession::session;
+  } else {
+    return std::string("expected cookie or session");
+  }
+  return std::nullopt;
+}
+
 Problem read_absolute_path(const Args& args, std::string& out) {
   const std::string& text = single(args);
   if (!text.empty() && (text.front() != '/' || has_control_characters(text))) {
@@ -313,6 +325,15 @@ const std::vector<SettingSpec>& spec_table() {
        "A backend connection unused this long is closed, so an idle worker holds none.",
        Scope::Http, false, false,
        FIELD_READER(read_duration(a, kMaxTimeout, s.backend_idle_timeout)), nullptr},
+      {"magic_link_directus_secret", "SECRET", "",
+       "Directus' own SECRET: signs the 30-second bootstrap of a session-mode sign-in and checks "
+       "Directus' session cookies at the gate. Needed by magic_link_session_mode session.",
+       Scope::Http, false, true, FIELD_READER(read_text(a, s.directus_secret)), nullptr},
+      {"magic_link_session_cache", "", "30s",
+       "How long the gate trusts a session it has checked; after that it looks again (on the "
+       "thread pool) whether Directus still has the session and the user is active.",
+       Scope::Http, false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.session_cache)),
+       nullptr},
       {"magic_link_audit_retention_days", "MAGIC_LINK_AUDIT_RETENTION_DAYS", "30",
        "Days used and refused link rows are kept for audit; expired unused links go sooner.",
        Scope::Http, false, false, FIELD_READER(read_int(a, 1, 3650, s.audit_retention_days)),
@@ -371,6 +392,22 @@ const std::vector<SettingSpec>& spec_table() {
        "on: accounts with admin access may sign in by link (still with their one-time password "
        "when they have 2FA). off: they get no link (audit reason `Admin not allowed`).",
        Scope::Any, false, false, FIELD_READER(read_bool(a, s.allow_admin)), nullptr},
+      {"magic_link_session_mode", "MAGIC_LINK_SESSION_MODE", "cookie",
+       "The Directus session a browser sign-in starts: cookie (directus_refresh_token) or "
+       "session (directus_session_token, the Data Studio's; needs magic_link_directus_secret).",
+       Scope::Any, false, false, FIELD_READER(read_browser_session(a, s.browser_session)),
+       nullptr},
+      {"magic_link_require", "", "off",
+       "on: the location answers only requests with a live Directus session (either cookie); "
+       "others are sent to the sign-in page (browsers) or get 401 (API clients).",
+       Scope::Any, false, false, FIELD_READER(read_bool(a, s.require_session)), nullptr},
+      {"magic_link_require_roles", "", "",
+       "Role ids the gate lets in (a user's role or any of its parents); empty: every role.",
+       Scope::Any, true, false, FIELD_READER(read_roles(a, s.require_roles)), nullptr},
+      {"magic_link_sign_in_url", "", "",
+       "Where the gate sends a browser that is not signed in, with the original path as `return`. "
+       "Default: the first `magic_link ui` location.",
+       Scope::Any, false, false, FIELD_READER(read_target(a, s.sign_in_url)), nullptr},
       {"magic_link_templates", "MAGIC_LINK_TEMPLATES_DIR", "",
        "Folder of the mail and page templates. Default: the templates installed with the module.",
        Scope::Any, false, false, FIELD_READER(read_absolute_path(a, s.templates_dir)), nullptr},
@@ -461,6 +498,11 @@ SettingsOrError resolve_settings(const DirectiveValues& values, const Environmen
     return {std::nullopt,
             "\"magic_link_secret\" is not set and MAGIC_LINK_SECRET is empty: set a random "
             "secret of at least 32 characters (e.g. `openssl rand -hex 32`)"};
+  }
+  if (settings.browser_session == BrowserSession::session && settings.directus_secret.empty()) {
+    return {std::nullopt,
+            "\"magic_link_session_mode session\" needs Directus' SECRET: set "
+            "\"magic_link_directus_secret\" or SECRET in the environment"};
   }
   derive_defaults(settings, default_templates_dir);
   return {std::move(settings), {}};

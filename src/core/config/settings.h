@@ -42,8 +42,13 @@ struct UrlPrefix {
 // into one (the API redeems on GET).
 struct ModuleLocation {
   std::string path;
-  bool exact = false;  // `location = /path`
+  bool exact = false;    // `location = /path`
+  bool sign_in = false;  // `magic_link ui`: a page where people ask for a link
 };
+
+// The Directus cookie a browser's sign-in sets: `directus_refresh_token` (Directus' cookie mode),
+// or the Data Studio's `directus_session_token` (session mode, Directus 10.10+).
+enum class BrowserSession { cookie, session };
 
 struct Settings {
   // Shared backends: set in http{} only, so every location talks to the same stores.
@@ -60,6 +65,8 @@ struct Settings {
   int audit_retention_days = 0;
   int backend_connections = 0;  // per backend and worker process
   Milliseconds backend_idle_timeout{0};
+  std::string directus_secret;         // Directus' SECRET: signs and checks session cookies
+  Milliseconds session_cache{0};       // how long a checked session is trusted without a look
 
   // Per site: may differ per server or location.
   Url public_url;
@@ -78,6 +85,10 @@ struct Settings {
   bool api_get_redeems = true;
   bool allow_admin = false;
   std::string templates_dir;
+  BrowserSession browser_session = BrowserSession::cookie;
+  bool require_session = false;  // the location gate
+  std::vector<std::string> require_roles;
+  std::string sign_in_url;  // where the gate sends people who are not signed in
 
   // Not a directive: filled in by the server from its configuration.
   std::vector<ModuleLocation> module_locations;
