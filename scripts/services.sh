@@ -370,6 +370,10 @@ write_env() {
         e TEST_NGINX_DIRECTUS_PUBLIC_URL "$PUBLIC_URL"
         e TEST_NGINX_DIRECTUS_ADMIN_EMAIL "$ADMIN_EMAIL"
         e TEST_NGINX_DIRECTUS_ADMIN_PASSWORD "$ADMIN_PASSWORD"
+        # Directus' SECRET, for the module's session mode and gate (magic_link_directus_secret).
+        if [[ -s $RUN/directus.secret ]]; then
+            e TEST_NGINX_DIRECTUS_SECRET "$(<"$RUN/directus.secret")"
+        fi
     } >"$tmp"
     mv "$tmp" "$RUN/env"
 }

@@ -175,3 +175,25 @@ location /magic-link-api/ { magic_link api; }
 --- must_die
 --- error_log
 "magic_link_subject" directive is duplicate
+
+
+
+=== TEST 13: session mode without Directus' secret fails the configuration with a clear message
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+--- config
+location /magic-link/verify { magic_link verify; magic_link_session_mode session; }
+--- must_die
+--- error_log
+"magic_link_session_mode session" needs Directus' SECRET: set "magic_link_directus_secret" or SECRET in the environment
+
+
+
+=== TEST 14: an unknown session mode is named
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+--- config
+location /magic-link/verify { magic_link verify; magic_link_session_mode jwt; }
+--- must_die
+--- error_log
+invalid value "jwt" in "magic_link_session_mode": expected cookie or session

@@ -242,7 +242,7 @@ void verify_page_post(ngx_http_request_t* r, BodyFormat format, const std::strin
               request = std::move(request), action] {
     return page_answer(
         *settings, *templates,
-        redeem_link(*settings, request, SessionMode::cookie, pooled_backends(*shared)),
+        redeem_link(*settings, request, browser_session_mode(*settings), pooled_backends(*shared)),
         request.token, action);
   });
 }

@@ -85,7 +85,7 @@ struct FakeMailer : Mailer {
 
 struct FakeDirectus : SessionIssuer {
   enum class Mode { ok, refuse, down } mode = Mode::ok;
-  DirectusSession refresh(const std::string&, SessionMode) override {
+  DirectusSession refresh(const SessionRow&, SessionMode) override {
     if (mode == Mode::refuse) throw DirectusRefused("401");
     if (mode == Mode::down) throw BackendError(Backend::directus, "refresh", "connection refused");
     return {"access", "refresh", 900000, {}};

@@ -84,8 +84,8 @@ class PooledMailer final : public Mailer {
 class PooledSessionIssuer final : public SessionIssuer {
  public:
   explicit PooledSessionIssuer(ClientPool<DirectusClient>& pool) : pool_(pool) {}
-  DirectusSession refresh(const std::string& session_token, SessionMode mode) override {
-    return pool_.borrow()->refresh(session_token, mode);
+  DirectusSession refresh(const SessionRow& row, SessionMode mode) override {
+    return pool_.borrow()->refresh(row, mode);
   }
   std::string current_user_id(const std::string& access_token) override {
     return pool_.borrow()->current_user_id(access_token);
@@ -111,7 +111,8 @@ struct Pools {
             s.backend_connections, s.smtp_timeout),
         directus(
             Backend::directus,
-            [&s] { return std::make_unique<DirectusClient>(s.directus_url, s.directus_timeout); },
+            [&s] { return std::make_unique<DirectusClient>(s.directus_url, s.directus_secret,
+                                                    s.directus_timeout); },
             s.backend_connections, s.directus_timeout),
         limiter(redis),
         store(postgres),

@@ -10,7 +10,7 @@ Outcome signed_in_page(const Settings& settings, const Templates& templates,
                        Backends backends) {
   if (refresh_token.empty()) return {signed_out_page(settings, templates, login_path), {}};
   try {
-    const DirectusSession session = backends.directus.refresh(refresh_token, SessionMode::cookie);
+    const DirectusSession session = backends.directus.refresh({refresh_token, {}}, SessionMode::cookie);
     const std::string user_id = backends.directus.current_user_id(session.access_token);
     const std::string email = backends.store.user_email(user_id).value_or(user_id);
     Response page = account_page(settings, templates, email, user_id);

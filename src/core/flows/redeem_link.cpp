@@ -105,7 +105,7 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
     }
     try {
       Redemption redeemed;
-      redeemed.session = backends.directus.refresh(claim.session_token, mode);
+      redeemed.session = backends.directus.refresh({claim.session_token, link->user_id}, mode);
       redeemed.status = Redemption::Status::redeemed;
       redeemed.link = std::move(*link);
       redeemed.log.push_back(
@@ -123,6 +123,11 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
   } catch (const BackendError& error) {
     return failed(error);
   }
+}
+
+SessionMode browser_session_mode(const Settings& settings) {
+  return settings.browser_session == BrowserSession::session ? SessionMode::session
+                                                             : SessionMode::cookie;
 }
 
 Outcome api_answer(Redemption redemption) {

@@ -46,6 +46,9 @@ struct RedeemRequest {
 Redemption redeem_link(const Settings& settings, const RedeemRequest& request, SessionMode mode,
                        Backends backends);
 
+// How a browser location's sign-in hands over the session (magic_link_session_mode).
+SessionMode browser_session_mode(const Settings& settings);
+
 // The extension's answers: 200 {"success":true,...,"data":{user, tokens}}, 401, 429, 5xx.
 Outcome api_answer(Redemption redemption);
 

@@ -10,13 +10,21 @@
 namespace magic_link {
 
 enum class SessionMode {
-  json,    // tokens in the JSON answer (the API flow)
-  cookie,  // refresh token in Directus' HttpOnly cookie (the browser flow)
+  json,     // tokens in the JSON answer (the API flow)
+  cookie,   // refresh token in Directus' HttpOnly cookie `directus_refresh_token`
+  session,  // the Data Studio's `directus_session_token` cookie (Directus 10.10+)
+};
+
+// A directus_sessions row to exchange for a session, and whose it is (session mode names the
+// user in its bootstrap).
+struct SessionRow {
+  std::string token;
+  std::string user_id;
 };
 
 struct DirectusSession {
-  std::string access_token;
-  std::string refresh_token;  // empty in cookie mode: it travels in `set_cookies`
+  std::string access_token;   // empty in session mode: the session cookie is the credential
+  std::string refresh_token;  // empty in cookie and session mode: it travels in `set_cookies`
   long long expires_ms = 0;
   std::vector<std::string> set_cookies;  // Directus' Set-Cookie values, to relay as they are
 };
@@ -30,9 +38,9 @@ class DirectusRefused : public std::runtime_error {
 class SessionIssuer {
  public:
   virtual ~SessionIssuer() = default;
-  // Exchanges a session row's token for a real session: POST {internal URL}/auth/refresh.
-  // Throws DirectusRefused, or BackendError(Backend::directus, ...) when Directus is down or slow.
-  virtual DirectusSession refresh(const std::string& session_token, SessionMode mode) = 0;
+  // Exchanges a session row for a real session: POST {internal URL}/auth/refresh. Throws
+  // DirectusRefused, or BackendError(Backend::directus, ...) when Directus is down or slow.
+  virtual DirectusSession refresh(const SessionRow& row, SessionMode mode) = 0;
   // Whose session an access token is: GET {internal URL}/users/me. Same errors as refresh.
   virtual std::string current_user_id(const std::string& access_token) = 0;
 };

@@ -41,7 +41,8 @@ my $slowdown = $ENV{TEST_NGINX_SLOWDOWN} || 1;
 sub within { return $_[0] * $slowdown }
 
 for my $name (qw(TEST_NGINX_LOAD_MODULES TEST_NGINX_PG_PORT TEST_NGINX_REDIS_PORT
-                 TEST_NGINX_SMTP_PORT TEST_NGINX_MAILDIR TEST_NGINX_DIRECTUS_PORT)) {
+                 TEST_NGINX_SMTP_PORT TEST_NGINX_MAILDIR TEST_NGINX_DIRECTUS_PORT
+                 TEST_NGINX_DIRECTUS_SECRET)) {
     die "$name is not set: run this suite under scripts/with-services.sh (make test)\n"
         unless $ENV{$name};
 }
@@ -52,7 +53,8 @@ sub nginx_port { $port }
 sub server_root { $root }
 
 # The module's settings for the test services; `main`, `http` and `server` add directives,
-# `log_level` sets the error log's (default debug), `workers` the worker processes (default 1).
+# `log_level` sets the error log's (default debug), `workers` the worker processes (default 1),
+# `directus_secret` replaces Directus' SECRET.
 sub config {
     my (%opts) = @_;
     my $modules = join '', map { "load_module $_;\n" } split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
@@ -78,6 +80,7 @@ http {
     magic_link_public_url http://127.0.0.1:$port;
     magic_link_directus_url http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT};
     magic_link_mail_retry_max_delay 1s;
+    magic_link_directus_secret "@{[ $opts{directus_secret} // $ENV{TEST_NGINX_DIRECTUS_SECRET} ]}";
 @{[ $opts{http} // '' ]}
     server {
         listen 127.0.0.1:$port;

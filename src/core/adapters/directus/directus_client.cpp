@@ -2,12 +2,14 @@
 
 #include <curl/curl.h>
 
+#include <ctime>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "core/ports/backend_error.h"
 #include "core/adapters/curl_util.h"
+#include "core/crypto/jwt.h"
 
 namespace magic_link {
 namespace {
@@ -59,8 +61,9 @@ struct DirectusClient::Answer {
   std::vector<std::string> set_cookies;
 };
 
-DirectusClient::DirectusClient(Url internal_url, Milliseconds timeout)
+DirectusClient::DirectusClient(Url internal_url, std::string secret, Milliseconds timeout)
     : base_url_(internal_url.origin() + (internal_url.path == "/" ? "" : internal_url.path)),
+      secret_(std::move(secret)),
       timeout_(timeout),
       curl_(curl_easy_init()) {
   if (curl_ == nullptr) throw std::bad_alloc();
@@ -109,20 +112,33 @@ DirectusClient::Answer DirectusClient::call(const char* step, const std::string&
   return answer;
 }
 
-DirectusSession DirectusClient::refresh(const std::string& session_token, SessionMode mode) {
-  // json mode reads the token from the body; cookie mode only from the cookie.
-  const std::string body =
-      mode == SessionMode::json
-          ? nlohmann::json{{"refresh_token", session_token}, {"mode", "json"}}.dump()
-          : R"({"mode":"cookie"})";
-  const std::string cookie = "directus_refresh_token=" + session_token;
+DirectusSession DirectusClient::refresh(const SessionRow& row, SessionMode mode) {
+  // json mode reads the row's token from the body, cookie mode from the refresh cookie, and
+  // session mode from a session cookie: a 30-second bootstrap that Directus replaces by its own.
+  std::string body, cookie;
+  switch (mode) {
+    case SessionMode::json:
+      body = nlohmann::json{{"refresh_token", row.token}, {"mode", "json"}}.dump();
+      break;
+    case SessionMode::cookie:
+      body = R"({"mode":"cookie"})";
+      cookie = "directus_refresh_token=" + row.token;
+      break;
+    case SessionMode::session:
+      body = R"({"mode":"session"})";
+      cookie = "directus_session_token=" +
+               bootstrap_session_jwt(secret_, row.user_id, row.token, std::time(nullptr));
+      break;
+  }
   CurlSlist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
   Answer answer = call("refresh", base_url_ + "/auth/refresh", &body, headers.get(),
-                       mode == SessionMode::cookie ? &cookie : nullptr);
+                       cookie.empty() ? nullptr : &cookie);
   DirectusSession session;
   session.access_token = string_field(answer.data, "access_token");
-  if (session.access_token.empty()) {
-    throw BackendError(Backend::directus, "refresh", "no access token in the answer", false, false);
+  const bool credential = mode == SessionMode::session ? !answer.set_cookies.empty()
+                                                       : !session.access_token.empty();
+  if (!credential) {
+    throw BackendError(Backend::directus, "refresh", "no session in the answer", false, false);
   }
   session.refresh_token = string_field(answer.data, "refresh_token");
   const auto expires = answer.data.find("expires");

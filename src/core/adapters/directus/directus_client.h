@@ -12,12 +12,13 @@ namespace magic_link {
 // libcurl, one handle per pooled connection (keep-alive to Directus between requests).
 class DirectusClient final : public SessionIssuer {
  public:
-  DirectusClient(Url internal_url, Milliseconds timeout);
+  // `secret` is Directus' SECRET, for session mode's bootstrap (may be empty otherwise).
+  DirectusClient(Url internal_url, std::string secret, Milliseconds timeout);
   ~DirectusClient() override;
   DirectusClient(const DirectusClient&) = delete;
   DirectusClient& operator=(const DirectusClient&) = delete;
 
-  DirectusSession refresh(const std::string& session_token, SessionMode mode) override;
+  DirectusSession refresh(const SessionRow& row, SessionMode mode) override;
   std::string current_user_id(const std::string& access_token) override;
 
  private:
@@ -27,6 +28,7 @@ class DirectusClient final : public SessionIssuer {
               curl_slist* headers, const std::string* cookie);
 
   std::string base_url_;
+  std::string secret_;
   Milliseconds timeout_;
   CURL* curl_;
 };
