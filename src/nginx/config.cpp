@@ -4,6 +4,7 @@
 #include <exception>
 #include <vector>
 
+#include "nginx/gate.h"
 #include "nginx/routing.h"
 #include "nginx/variables.h"
 
@@ -11,6 +12,8 @@ namespace magic_link::ngx {
 namespace {
 
 const ngx_str_t kDefaultThreadPool = ngx_string("default");
+// About 20,000 checked sessions (an entry takes some 200-500 bytes).
+constexpr size_t kDefaultSessionCacheSize = 10 * 1024 * 1024;
 
 Args directive_args(ngx_conf_t* cf) {
   const auto* words = static_cast<ngx_str_t*>(cf->args->elts);
@@ -70,7 +73,8 @@ char* set_endpoint(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept {
                          "use a prefix or exact location for \"magic_link %*s\"",
                          name.size(), name.data());
     }
-    mcf->module_locations->push_back({std::string(view(clcf->name)), clcf->exact_match != 0});
+    mcf->module_locations->push_back(
+        {std::string(view(clcf->name)), clcf->exact_match != 0, lcf->endpoint == Endpoint::ui});
   }
   return NGX_CONF_OK;
 }
@@ -94,6 +98,9 @@ std::vector<ngx_command_t> build_commands() {
                    NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr});
   table.push_back({ngx_string("magic_link_thread_pool"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
                    set_thread_pool, NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr});
+  table.push_back({ngx_string("magic_link_session_cache_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+                   ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+                   offsetof(MainConf, session_cache_size), nullptr});
   const auto& specs = setting_specs();
   for (ngx_uint_t row = 0; row < specs.size(); ++row) {
     const SettingSpec& spec = specs[row];
@@ -120,6 +127,7 @@ std::optional<std::string> process_env(std::string_view name) {
 void* create_main_conf(ngx_conf_t* cf) noexcept try {
   auto* mcf = static_cast<MainConf*>(ngx_pcalloc(cf->pool, sizeof(MainConf)));
   if (mcf == nullptr) return nullptr;
+  mcf->session_cache_size = NGX_CONF_UNSET_SIZE;
   mcf->module_locations = pool_new<std::vector<ModuleLocation>>(cf->pool);
   return mcf->module_locations ? mcf : nullptr;
 } catch (const std::exception&) {
@@ -145,8 +153,23 @@ const Settings* resolve(ngx_conf_t* cf, const DirectiveValues& values) {
   }
   const auto* mcf =
       static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));
-  resolved.settings->module_locations = *mcf->module_locations;
-  return pool_new<Settings>(cf->pool, std::move(*resolved.settings));
+  Settings& settings = *resolved.settings;
+  settings.module_locations = *mcf->module_locations;
+  if (settings.sign_in_url.empty()) {  // the first `magic_link ui` location
+    for (const ModuleLocation& location : settings.module_locations) {
+      if (location.sign_in) {
+        settings.sign_in_url = location.path;
+        break;
+      }
+    }
+  }
+  if (settings.require_session && settings.sign_in_url.empty()) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"magic_link_require on\" needs a sign-in page: set "
+                       "\"magic_link_sign_in_url\" or add a location with \"magic_link ui\"");
+    return nullptr;
+  }
+  return pool_new<Settings>(cf->pool, std::move(settings));
 }
 
 char* merge_loc_conf(ngx_conf_t* cf, void* parent_conf, void* child_conf) noexcept try {
@@ -157,10 +180,17 @@ char* merge_loc_conf(ngx_conf_t* cf, void* parent_conf, void* child_conf) noexce
   } else if (parent->values != nullptr) {
     child->values->inherit(*parent->values);
   }
-  if (child->endpoint == Endpoint::none) return NGX_CONF_OK;
+  // Settings only where they are used: an endpoint, or a location that may be gated.
+  const bool gate_set = values_of(*child).has("magic_link_require");
+  if (child->endpoint == Endpoint::none && !gate_set) return NGX_CONF_OK;
 
   child->settings = resolve(cf, values_of(*child));
   if (child->settings == nullptr) return static_cast<char*>(NGX_CONF_ERROR);
+  if (child->endpoint == Endpoint::none && child->settings->require_session) {
+    auto* mcf =
+        static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));
+    mcf->used = mcf->gated = true;
+  }
   std::string problem;
   auto templates = Templates::load(child->settings->templates_dir, problem);
   if (!templates) {
@@ -180,6 +210,8 @@ ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept try {
   auto* mcf =
       static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));
   if (!mcf->used) return NGX_OK;
+  ngx_conf_init_size_value(mcf->session_cache_size, kDefaultSessionCacheSize);
+  if (mcf->gated && init_gate(cf, mcf->session_cache_size) != NGX_OK) return NGX_ERROR;
   const auto* http_level =
       static_cast<LocationConf*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_magic_link_module));
   mcf->shared = resolve(cf, values_of(*http_level));

@@ -18,14 +18,16 @@ struct LocationConf {
   Endpoint endpoint;
   DirectiveValues* values;     // given at this level, then inherited at merge; null: none
                                // set here (merge then shares the level above's table)
-  const Settings* settings;    // resolved at merge, where `endpoint` is set
-  const Templates* templates;  // read at merge, where `endpoint` is set
+  const Settings* settings;    // resolved at merge, where `endpoint` or the gate is set
+  const Templates* templates;  // read at merge, where `endpoint` or the gate is set
 };
 
 struct MainConf {
   ngx_str_t thread_pool_name;
   ngx_thread_pool_t* thread_pool;
-  bool used;                                      // some location has a `magic_link` endpoint
+  bool used;  // some location has a `magic_link` endpoint or gate
+  bool gated;  // some location has `magic_link_require on`
+  size_t session_cache_size;  // magic_link_session_cache_size: the gate's shared memory zone
   std::vector<ModuleLocation>* module_locations;  // its api and ui locations
   const Settings* shared;  // the http{} level: backends for every location and the mail sender
   const Sealer* sealer;    // seals and opens queued mail

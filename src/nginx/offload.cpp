@@ -65,7 +65,53 @@ void job_done(ngx_event_t* event) noexcept {
   ngx_http_run_posted_requests(connection);
 }
 
+struct Step {
+  std::function<void()> work;
+  ngx_http_request_t* request;
+};
+
+void run_step(void* data, ngx_log_t*) noexcept {
+  Step* step = *static_cast<Step**>(data);
+  try {
+    step->work();
+  } catch (...) {  // the work reports its own failures; this one leaves nothing found
+  }
+}
+
+// As ngx_http_copy_thread_event_handler: a finished request is left to its connection's
+// handler; any other goes on from where it waited (its phases, or, when it was terminated
+// meanwhile, the finalizer nginx set while the task held it).
+void step_done(ngx_event_t* event) noexcept {
+  std::unique_ptr<Step> step(*static_cast<Step**>(static_cast<ngx_thread_task_t*>(event->data)->ctx));
+  ngx_http_request_t* r = step->request;
+  ngx_connection_t* connection = r->connection;
+  ngx_http_set_log_request(connection->log, r);
+  r->main->blocked--;
+  r->aio = 0;
+  if (r->done) {
+    connection->write->handler(connection->write);
+  } else {
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(connection);
+  }
+}
+
 }  // namespace
+
+ngx_int_t offload_and_resume(ngx_http_request_t* r, std::function<void()> work) {
+  ngx_thread_task_t* task = ngx_thread_task_alloc(r->pool, sizeof(Step*));
+  if (task == nullptr) return NGX_ERROR;
+  auto step = std::make_unique<Step>(Step{std::move(work), r});
+  *static_cast<Step**>(task->ctx) = step.get();
+  task->handler = run_step;
+  task->event.data = task;
+  task->event.handler = step_done;
+  if (ngx_thread_task_post(main_conf(r).thread_pool, task) != NGX_OK) return NGX_ERROR;
+  step.release();  // owned by the task until step_done
+  r->main->blocked++;
+  r->aio = 1;
+  return NGX_AGAIN;
+}
 
 void offload(ngx_http_request_t* r, std::function<Outcome()> work) {
   ngx_thread_task_t* task = ngx_thread_task_alloc(r->pool, sizeof(Job*));

@@ -14,4 +14,9 @@ namespace magic_link::ngx {
 // count it) and return NGX_DONE. A full queue answers 503 at once.
 void offload(ngx_http_request_t* r, std::function<Outcome()> work);
 
+// For a phase handler (the gate): posts `work` and returns NGX_AGAIN; when it is done the
+// request's phases run again from the same handler, which finds what `work` left (in its
+// module context). `work` may only write to what it captured. A full queue: NGX_ERROR.
+ngx_int_t offload_and_resume(ngx_http_request_t* r, std::function<void()> work);
+
 }  // namespace magic_link::ngx

@@ -3,6 +3,7 @@
 #include "core/render/pages.h"
 #include "nginx/config.h"
 #include "nginx/logging.h"
+#include "nginx/request_fields.h"
 
 namespace magic_link::ngx {
 namespace {
@@ -16,14 +17,25 @@ bool add_header(ngx_http_request_t* r, std::string_view name, std::string_view v
   return header->key.data && header->value.data;
 }
 
-// Browsers read the verify page and the UI; everything else is the JSON API.
+// Browsers read the verify page and the UI; the API speaks JSON; at a gated location the client
+// says which it reads.
 Audience audience_of(ngx_http_request_t* r) {
-  return location_conf(r).endpoint == Endpoint::api ? Audience::api : Audience::browser;
+  switch (location_conf(r).endpoint) {
+    case Endpoint::api:
+      return Audience::api;
+    case Endpoint::none:
+      return accepts_html(r) ? Audience::browser : Audience::api;
+    default:
+      return Audience::browser;
+  }
 }
 
-// Where a page's request form posts: the UI's own location, else this page.
+// Where a page's request form posts: the UI's own location, the gate's sign-in page, else this
+// page.
 std::string_view form_action(ngx_http_request_t* r) {
-  if (location_conf(r).endpoint != Endpoint::ui) return view(r->uri);
+  const LocationConf& lcf = location_conf(r);
+  if (lcf.endpoint == Endpoint::none) return lcf.settings->sign_in_url;
+  if (lcf.endpoint != Endpoint::ui) return view(r->uri);
   const auto* clcf =
       static_cast<ngx_http_core_loc_conf_t*>(ngx_http_get_module_loc_conf(r, ngx_http_core_module));
   return view(clcf->name);

@@ -8,10 +8,13 @@
 #include "core/render/pages.h"
 #include "core/flows/redeem_link.h"
 #include "core/flows/request_link.h"
+#include "core/input/body.h"
+#include "core/input/redirect.h"
 #include "core/render/response.h"
 #include "nginx/config.h"
 #include "nginx/logging.h"
 #include "nginx/offload.h"
+#include "nginx/request_fields.h"
 #include "nginx/responses.h"
 
 namespace magic_link::ngx {
@@ -38,22 +41,6 @@ std::string_view sub_path(ngx_http_request_t* r) {
   uri.remove_prefix(prefix.size());
   while (!uri.empty() && uri.front() == '/') uri.remove_prefix(1);
   return uri;
-}
-
-std::string_view header(ngx_http_request_t* r, std::string_view name) {
-  const ngx_list_part_t* part = &r->headers_in.headers.part;
-  for (; part != nullptr; part = part->next) {
-    const auto* headers = static_cast<const ngx_table_elt_t*>(part->elts);
-    for (ngx_uint_t i = 0; i < part->nelts; ++i) {
-      if (headers[i].key.len == name.size() &&
-          ngx_strncasecmp(headers[i].key.data,
-                          reinterpret_cast<u_char*>(const_cast<char*>(name.data())),
-                          name.size()) == 0) {
-        return view(headers[i].value);
-      }
-    }
-  }
-  return {};
 }
 
 bool has_media_type(std::string_view content_type, std::string_view type) {
@@ -264,16 +251,6 @@ void ui_request(ngx_http_request_t* r, BodyFormat format, const std::string& bod
   request_link_then(r, format, body, /*as_page=*/true);
 }
 
-// The browser's Directus refresh cookie, read with nginx's own cookie parser.
-std::string refresh_cookie(ngx_http_request_t* r) {
-  ngx_str_t name = ngx_string("directus_refresh_token");
-  ngx_str_t value{0, nullptr};
-  if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &name, &value) == NGX_DECLINED) {
-    return {};
-  }
-  return std::string(view(value));
-}
-
 ngx_int_t serve_ui(ngx_http_request_t* r) {
   const std::string_view page = sub_path(r);
   const LocationConf& lcf = location_conf(r);
@@ -282,13 +259,16 @@ ngx_int_t serve_ui(ngx_http_request_t* r) {
   if (page.empty()) {
     if (r->method & NGX_HTTP_POST) return read_body<ui_request>(r);
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD, POST");
-    return send(r, request_page(*lcf.settings, *lcf.templates, view(r->uri)));
+    // The gate sent the browser here with where it was going; kept only when it is safe.
+    const std::string return_to = form_field(view(r->args), "return").value;
+    return send(r, request_page(*lcf.settings, *lcf.templates, view(r->uri),
+                                return_target(return_to).value_or("")));
   }
   if (page == "success") {
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD");
     if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     return offload_from_handler(r, [settings = lcf.settings, templates = lcf.templates,
-                                    shared = main_conf(r).shared, cookie = refresh_cookie(r),
+                                    shared = main_conf(r).shared, cookie = cookie(r, "directus_refresh_token"),
                                     login_path = std::string(view(clcf->name))] {
       return signed_in_page(*settings, *templates, cookie, login_path, pooled_backends(*shared));
     });

@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "core/input/query.h"
+#include "nginx/gate.h"
 
 namespace magic_link::ngx {
 namespace {
@@ -28,7 +29,7 @@ ngx_int_t add_variables(ngx_conf_t* cf) noexcept {
   ngx_http_variable_t* variable = ngx_http_add_variable(cf, &name, 0);
   if (variable == nullptr) return NGX_ERROR;
   variable->get_handler = masked_request;
-  return NGX_OK;
+  return add_gate_variables(cf);
 }
 
 }  // namespace magic_link::ngx

@@ -72,6 +72,7 @@ struct FakeStore : LinkStore {
   void release_claim(int, const std::string&) override { ++released; }
   std::optional<LinkPreview> preview_link(const std::string&) override { return std::nullopt; }
   std::optional<std::string> user_email(const std::string&) override { return std::nullopt; }
+  std::optional<SessionOwner> find_session(const std::string&) override { return std::nullopt; }
 };
 
 struct FakeMailer : Mailer {
@@ -115,7 +116,8 @@ struct World {
   Backends backends() { return {limiter, store, mailer, directus}; }
   Outcome request(const std::string& email) {
     return request_link(settings, templates, sealer,
-                        {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}}, backends());
+                        {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}, settings.after_login_url},
+                        backends());
   }
 };
 

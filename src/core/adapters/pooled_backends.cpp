@@ -67,6 +67,9 @@ class PooledLinkStore final : public LinkStore {
   std::optional<std::string> user_email(const std::string& user_id) override {
     return pool_.borrow()->user_email(user_id);
   }
+  std::optional<SessionOwner> find_session(const std::string& session_token) override {
+    return pool_.borrow()->find_session(session_token);
+  }
 
  private:
   ClientPool<PgLinkStore>& pool_;

@@ -51,7 +51,15 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
     if (!allowed) return refuse(kInvalidRedirect, "redirectUrl not on the allow-list");
     link_base = std::move(*allowed);
   }
-  return LinkRequest{std::move(*email), std::move(link_base), std::move(client)};
+  // A return path that is not safe is dropped, not refused: the person still gets a link.
+  std::string after_login_url = settings.after_login_url;
+  if (fields->return_to.state == Field::State::text) {
+    if (auto path = return_target(fields->return_to.value)) {
+      after_login_url = settings.public_url.origin() + *path;
+    }
+  }
+  return LinkRequest{std::move(*email), std::move(link_base), std::move(client),
+                     std::move(after_login_url)};
 }
 
 Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
@@ -80,7 +88,7 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
   record.disallowed_roles = settings.disallowed_roles;
   record.allow_admin = settings.allow_admin;
   record.email_rate_limited = !verdict.email.allowed;
-  record.after_login_url = settings.after_login_url;
+  record.after_login_url = request.after_login_url;
   record.sealed_mail = sealer.seal(serialize(mail));
 
   backends.store.enqueue_link_request(record);

@@ -23,6 +23,7 @@ struct LinkRequest {
   std::string email;      // normalised
   std::string link_base;  // an allowed redirectUrl, else public URL + verify endpoint
   Client client;
+  std::string after_login_url;  // where the verify page sends the browser once signed in
 };
 
 // Checks the body without touching a backend: a 400 answer, or a request worth running.

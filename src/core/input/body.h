@@ -36,6 +36,7 @@ class RequestBody {
 struct LinkRequestFields {
   Field email;
   Field redirect_url;
+  Field return_to;  // `return`: where the gate's sign-in page sends the browser afterwards
 };
 
 std::optional<LinkRequestFields> parse_link_request(BodyFormat format, std::string_view body);

@@ -62,6 +62,25 @@ std::optional<std::string> allowed_redirect(std::string_view text, const Setting
   return std::nullopt;
 }
 
+std::optional<std::string> return_target(std::string_view text) {
+  constexpr size_t kMaxLength = 2048;
+  if (text.empty() || text.size() > kMaxLength || text.front() != '/') return std::nullopt;
+  if (text.size() > 1 && (text[1] == '/' || text[1] == '\\')) return std::nullopt;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c <= ' ' || c >= 0x7f || c == '\\' || c == '#') return std::nullopt;
+    if (c == '%') {
+      if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+        return std::nullopt;
+      }
+      const int byte = std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16);
+      if (byte < 0x20 || byte == 0x7f || byte == '/' || byte == '\\') return std::nullopt;
+    }
+  }
+  return std::string(text);
+}
+
 std::string link_with_token(std::string_view base, std::string_view token) {
   const char separator = base.find('?') == std::string_view::npos ? '?' : '&';
   return std::string(base) + separator + "token=" + std::string(token);

@@ -27,6 +27,12 @@ bool query_names_token(std::string_view query);
 // ambiguous path (see routed_path) are refused: the token is appended as a query parameter.
 std::optional<std::string> allowed_redirect(std::string_view text, const Settings& settings);
 
+// Where a browser the gate sent to sign in returns: `text` when it is a path on this site with
+// its query (at most 2048 bytes), starting with one '/' and holding no '\\', no blank, control
+// or non-ASCII byte, no fragment and no percent-encoded '/', '\\' or control character, so no
+// browser or proxy can read it as another host. Nothing otherwise.
+std::optional<std::string> return_target(std::string_view text);
+
 // `base?token=T`, or `base&token=T` when the base already has a query.
 std::string link_with_token(std::string_view base, std::string_view token);
 

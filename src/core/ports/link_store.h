@@ -45,6 +45,15 @@ constexpr const char* outcome_name(RequestOutcome outcome) {
   return "unknown";
 }
 
+// The user behind a Directus session, as the location gate needs them.
+struct SessionOwner {
+  std::string user_id;
+  std::string email;
+  std::string role;                     // empty: no role
+  std::vector<std::string> role_chain;  // the role and its ancestors (Directus 11+ nests roles)
+  bool active = false;                  // status `active`
+};
+
 struct LinkRequestRecord {
   std::string email;  // normalised
   std::string client_ip;
@@ -137,6 +146,8 @@ class LinkStore {
   virtual std::optional<LinkPreview> preview_link(const std::string& token_hash) = 0;
   // The email of a Directus user, for pages that say who is signed in.
   virtual std::optional<std::string> user_email(const std::string& user_id) = 0;
+  // Whose live (unexpired) directus_sessions row `session_token` is; nothing when there is none.
+  virtual std::optional<SessionOwner> find_session(const std::string& session_token) = 0;
 };
 
 }  // namespace magic_link

@@ -63,16 +63,17 @@ Response tfa_setup_page(const Settings& settings, const Templates& templates) {
 }
 
 Response request_page(const Settings& settings, const Templates& templates,
-                      std::string_view action) {
-  return page(settings, templates, 200,
-              {{"title", "Sign in"},
-               {"notice", "yes"},
-               {"heading", "Sign in to " + settings.site_name},
-               {"message",
-                "Enter your email address and we will send you a link that signs you "
-                "in. No password needed."},
-               {"request_form", "yes"},
-               {"action", std::string(action)}});
+                      std::string_view action, std::string_view return_to) {
+  TemplateValues values = {{"title", "Sign in"},
+                           {"notice", "yes"},
+                           {"heading", "Sign in to " + settings.site_name},
+                           {"message",
+                            "Enter your email address and we will send you a link that signs "
+                            "you in. No password needed."},
+                           {"request_form", "yes"},
+                           {"action", std::string(action)}};
+  if (!return_to.empty()) values.emplace("return_to", std::string(return_to));
+  return page(settings, templates, 200, std::move(values));
 }
 
 Response account_page(const Settings& settings, const Templates& templates, std::string_view email,

@@ -28,9 +28,10 @@ Response redemption_page(const Settings& settings, const Templates& templates,
 // 2FA is enforced for the user but not set up: sends them to the Data Studio's own setup.
 Response tfa_setup_page(const Settings& settings, const Templates& templates);
 
-// The sign-in form: an email field that posts to `action`.
+// The sign-in form: an email field that posts to `action`, with `return_to` (a checked return
+// target) carried along.
 Response request_page(const Settings& settings, const Templates& templates,
-                      std::string_view action);
+                      std::string_view action, std::string_view return_to = {});
 
 // "Signed in as EMAIL" (the Directus user `user_id`).
 Response account_page(const Settings& settings, const Templates& templates, std::string_view email,

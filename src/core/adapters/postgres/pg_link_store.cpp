@@ -82,6 +82,12 @@ UPDATE extension_magic_link SET used = false, used_at = NULL, used_ip = NULL, us
 constexpr const char* kPreview = "SELECT * FROM extension_magic_link_preview($1)";
 
 constexpr const char* kUserEmail = "SELECT email FROM directus_users WHERE id = $1::uuid";
+// By the primary key of directus_sessions: one index probe per check.
+constexpr const char* kFindSession =
+    "SELECT u.id::text, u.email::text, coalesce(u.role::text, ''), u.status = 'active', "
+    "       array_to_string(extension_magic_link_role_chain(u.role), ',') "
+    "FROM directus_sessions AS s JOIN directus_users AS u ON u.id = s.\"user\" "
+    "WHERE s.token = $1 AND s.expires > now()";
 
 // PostgreSQL's array literal, each element quoted.
 std::string text_array(const std::vector<std::string>& items) {
@@ -241,6 +247,20 @@ std::optional<std::string> PgLinkStore::user_email(const std::string& user_id) {
   const PgResult result = ready().run("user_email", kUserEmail, {user_id});
   if (result.rows() == 0) return std::nullopt;
   return result.text(0, 0);
+}
+
+std::optional<SessionOwner> PgLinkStore::find_session(const std::string& session_token) {
+  const PgResult result = ready().run("find_session", kFindSession, {session_token});
+  if (result.rows() == 0) return std::nullopt;
+  SessionOwner owner{result.text(0, 0), result.text(0, 1), result.text(0, 2), {},
+                     result.text(0, 3) == "t"};
+  std::string chain = result.text(0, 4);
+  for (size_t start = 0; start < chain.size();) {
+    const size_t comma = std::min(chain.find(',', start), chain.size());
+    owner.role_chain.push_back(chain.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return owner;
 }
 
 }  // namespace magic_link

@@ -22,6 +22,7 @@ class PgLinkStore final : public LinkStore {
   void release_claim(int link_id, const std::string& session_token) override;
   std::optional<LinkPreview> preview_link(const std::string& token_hash) override;
   std::optional<std::string> user_email(const std::string& user_id) override;
+  std::optional<SessionOwner> find_session(const std::string& session_token) override;
 
  private:
   PgConnection& ready();
