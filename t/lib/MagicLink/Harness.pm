@@ -27,7 +27,8 @@ our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus l
                  error_log_since services wait_until within timed static_median
                  in_background passed recovers_ok random_token unused_links wait_for_requests
                  create_policy attach_policy directus_admin_token set_password enable_tfa totp
-                 fresh_totp directus_api tfa_user server_root page_ok json_ok browser_requests);
+                 fresh_totp directus_api tfa_user server_root page_ok json_ok browser_requests
+                 sign_in);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -339,6 +340,18 @@ sub issue_link {
         return;
     }, 5) or die "no mail reached $email";
     return token_in($new);
+}
+
+# Signs `email` in through the verify page (`verify`, default /magic-link/verify) and returns
+# the Cookie header value Directus set: directus_session_token in session mode, else
+# directus_refresh_token.
+sub sign_in {
+    my ($email, %opts) = @_;
+    my $token = issue_link($email);
+    my $post = post_form($opts{verify} // '/magic-link/verify', "token=$token",
+                         headers => { Origin => "http://127.0.0.1:$port" });
+    die "verify answered $post->{status}\n" unless $post->{status} == 303;
+    return cookie_of($post, 'directus_session_token') // cookie_of($post);
 }
 
 # A request straight to Directus (not through nginx).
