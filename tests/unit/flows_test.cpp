@@ -86,8 +86,9 @@ struct FakeMailer : Mailer {
 
 struct FakeDirectus : SessionIssuer {
   enum class Mode { ok, refuse, down } mode = Mode::ok;
+  std::string refusal_code;  // Directus' error code when it refuses
   DirectusSession refresh(const SessionRow&, SessionMode) override {
-    if (mode == Mode::refuse) throw DirectusRefused("401");
+    if (mode == Mode::refuse) throw DirectusRefused("answered 401", refusal_code);
     if (mode == Mode::down) throw BackendError(Backend::directus, "refresh", "connection refused");
     return {"access", "refresh", 900000, {}};
   }
@@ -322,6 +323,27 @@ void directus_refusal_releases_and_counts_a_failure(void**) {
   assert_int_equal(world.limiter.failures_counted, 1);
 }
 
+void a_locked_licence_or_a_suspended_user_is_named_and_spends_nothing(void**) {
+  for (const auto& [code, status] : {std::pair<std::string, int>{"RESOURCE_RESTRICTED", 503},
+                                     std::pair<std::string, int>{"USER_SUSPENDED", 403}}) {
+    World world;
+    world.store.claimable = claimed(world);
+    world.directus.mode = FakeDirectus::Mode::refuse;
+    world.directus.refusal_code = code;
+    Redemption redemption;
+    redeem(world, redemption);
+    const Outcome answer = api_answer(redemption);
+    assert_int_equal(answer.response.status, status);
+    assert_non_null(strstr(answer.response.body.c_str(), code.c_str()));
+    assert_int_equal(world.store.released, 1);          // the link works again
+    assert_int_equal(world.limiter.failures_counted, 0);  // not the person's fault
+    const Response page = page_answer(world.settings, world.templates, redemption, kToken, "/v")
+                              .response;
+    assert_int_equal(page.status, status);
+    assert_non_null(strstr(page.body.c_str(), code == "USER_SUSPENDED" ? "suspended" : "licence"));
+  }
+}
+
 void unknown_links_count_as_failures_and_limits_answer_429(void**) {
   World world;
   Redemption redemption;
@@ -390,6 +412,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(a_2fa_user_needs_a_fresh_right_code_and_nothing_is_spent_before),
       cmocka_unit_test(directus_down_releases_the_link),
       cmocka_unit_test(directus_refusal_releases_and_counts_a_failure),
+      cmocka_unit_test(a_locked_licence_or_a_suspended_user_is_named_and_spends_nothing),
       cmocka_unit_test(unknown_links_count_as_failures_and_limits_answer_429),
       cmocka_unit_test(outbox_sends_and_backs_off_when_smtp_fails),
       cmocka_unit_test(relayed_cookies_are_secure_behind_https),

@@ -37,6 +37,30 @@ nlohmann::ordered_json name_or_null(const std::string& name) {
   return name.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(name);
 }
 
+// Directus said no to a session for a claimed (and released) link. Its reasons that are nobody's
+// fault at the client are named to the person and, for the operator, in the error log; anything
+// else counts as a failed redemption.
+template <typename CountFailure>
+Redemption directus_refusal(const DirectusRefused& error, SessionMode mode,
+                            CountFailure count_failure) {
+  const std::string why = std::string("Directus refused the session: ") + error.what();
+  if (error.code() == "RESOURCE_RESTRICTED") {
+    Redemption locked = refused(Redemption::Status::licence_locked, why);
+    locked.log.back() = {LogLine::Level::error,
+                         "magic_link: verify: Directus refused the session: its licence is locked "
+                         "(more users with app access than its seats allow); the link stays usable"};
+    return locked;
+  }
+  if (error.code() == "USER_SUSPENDED") return refused(Redemption::Status::user_suspended, why);
+  Redemption failed = count_failure(why);
+  if (mode == SessionMode::session) {
+    failed.log.back() = {LogLine::Level::error,
+                         "magic_link: verify: " + why +
+                             "; check that magic_link_directus_secret is Directus' SECRET"};
+  }
+  return failed;
+}
+
 }  // namespace
 
 Redemption redeem_link(const Settings& settings, const RedeemRequest& request, SessionMode mode,
@@ -114,8 +138,9 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
       return redeemed;
     } catch (const DirectusRefused& error) {
       backends.store.release_claim(link->link_id, claim.session_token);
-      return count_failure(Redemption::Status::invalid,
-                           std::string("Directus refused the session: ") + error.what());
+      return directus_refusal(error, mode, [&](std::string why) {
+        return count_failure(Redemption::Status::invalid, std::move(why));
+      });
     } catch (const BackendError& error) {
       backends.store.release_claim(link->link_id, claim.session_token);
       return failed(error);
@@ -164,6 +189,14 @@ Outcome api_answer(Redemption redemption) {
       break;
     case Redemption::Status::limited:
       outcome.response = json_too_many(redemption.retry_after.count());
+      break;
+    case Redemption::Status::user_suspended:
+      outcome.response = json_failure(403, "Your account is suspended", "USER_SUSPENDED");
+      break;
+    case Redemption::Status::licence_locked:
+      outcome.response = json_failure(
+          503, "Sign-in is unavailable: the site's Directus licence is locked",
+          "RESOURCE_RESTRICTED");
       break;
     case Redemption::Status::unavailable:
       outcome.failure = redemption.failure;

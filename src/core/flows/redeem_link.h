@@ -23,6 +23,8 @@ struct Redemption {
     otp_required,        // the user has 2FA and no code came: the link is still usable
     otp_invalid,         // a wrong or replayed code: counted as a failure, the link still usable
     tfa_setup_required,  // 2FA is enforced for the user, who has not set it up in Directus
+    user_suspended,      // Directus refused the session: the user is suspended
+    licence_locked,      // Directus refused the session: its licence is locked (over its seats)
   } status = Status::invalid;
   ClaimedLink link;
   DirectusSession session;

@@ -29,10 +29,17 @@ struct DirectusSession {
   std::vector<std::string> set_cookies;  // Directus' Set-Cookie values, to relay as they are
 };
 
-// Directus answered, and said no (the session row was refused, the user is not active, ...).
+// Directus answered, and said no; `code` is Directus' own error code when it gave one
+// (INVALID_CREDENTIALS, USER_SUSPENDED, RESOURCE_RESTRICTED when its licence is locked, ...).
 class DirectusRefused : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  DirectusRefused(const std::string& what, std::string code = {})
+      : std::runtime_error(code.empty() ? what : what + " (" + code + ")"),
+        code_(std::move(code)) {}
+  const std::string& code() const { return code_; }
+
+ private:
+  std::string code_;
 };
 
 class SessionIssuer {

@@ -145,6 +145,17 @@ Response redemption_page(const Settings& settings, const Templates& templates,
       response.headers.emplace_back("Retry-After", std::to_string(redemption.retry_after.count()));
       return response;
     }
+    case Redemption::Status::user_suspended:
+      return notice_page(settings, templates, 403, "Your account is suspended",
+                         "This site's Directus has suspended your account, so it cannot sign you "
+                         "in. Please contact the site's administrator.",
+                         action);
+    case Redemption::Status::licence_locked:
+      return notice_page(settings, templates, 503, "Sign-in is unavailable",
+                         "This site's Directus has more users with app access than its licence "
+                         "allows, so it signs nobody in for now. Please tell the site's "
+                         "administrator; your link keeps working until it expires.",
+                         action);
     case Redemption::Status::unavailable:
       break;
   }

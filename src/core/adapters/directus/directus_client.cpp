@@ -53,6 +53,17 @@ std::string string_field(const nlohmann::json& object, const char* name) {
   return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
 }
 
+// Directus' error answer: {"errors":[{"message":..., "extensions":{"code":"..."}}]}.
+std::string error_code(const nlohmann::json& answer) {
+  if (!answer.is_object()) return {};
+  const auto errors = answer.find("errors");
+  if (errors == answer.end() || !errors->is_array() || errors->empty()) return {};
+  const auto& first = errors->front();
+  const auto extensions = first.is_object() ? first.find("extensions") : first.end();
+  if (extensions == first.end() || !extensions->is_object()) return {};
+  return string_field(*extensions, "code");
+}
+
 }  // namespace
 
 struct DirectusClient::Answer {
@@ -101,8 +112,10 @@ DirectusClient::Answer DirectusClient::call(const char* step, const std::string&
   if (answer.status >= 500) {
     throw BackendError(Backend::directus, step, "answered " + std::to_string(answer.status));
   }
-  if (answer.status != 200) throw DirectusRefused("answered " + std::to_string(answer.status));
   const auto json = nlohmann::json::parse(exchange.body, nullptr, false);
+  if (answer.status != 200) {
+    throw DirectusRefused("answered " + std::to_string(answer.status), error_code(json));
+  }
   const auto data = json.is_object() ? json.find("data") : json.end();
   if (data == json.end() || !data->is_object()) {
     throw BackendError(Backend::directus, step, "answered 200 without data", false, false);
