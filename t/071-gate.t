@@ -197,6 +197,40 @@ subtest 'return targets: only a path on this site comes back' => sub {
         'and the browser lands exactly where it was going';
 };
 
+for my $mode ('cookie', 'session') {
+    subtest "sign-out ($mode mode) ends the Directus session; this host's gate refuses it at once" => sub {
+        start_gate(http => "magic_link_session_mode $mode;");
+        reset_limits();
+        my $cookie = sign_in('gate@example.com');
+        is get('/private/page.html', $cookie)->{status}, 200, 'signed in: 200';
+        my $account = get('/magic-link-ui/success', $cookie);
+        like $account->{content}, qr/gate\@example\.com/, 'the account page names the user';
+        like $account->{content}, qr{<form method="post" action="/magic-link-ui/sign-out">},
+            'and offers to sign out';
+        my $cross = request('POST', '/magic-link-ui/sign-out',
+                            headers => { Cookie => $cookie, Origin => 'https://evil.example.com' });
+        is $cross->{status}, 403, 'a cross-origin sign-out: 403';
+        is get('/private/page.html', $cookie)->{status}, 200, 'and the session lives on';
+
+        my $out = request('POST', '/magic-link-ui/sign-out', headers => { Cookie => $cookie, Origin => $origin });
+        is $out->{status}, 303, 'sign-out: 303';
+        is $out->{headers}{location}, '/magic-link-ui', 'to the sign-in page';
+        for my $name ('directus_session_token', 'directus_refresh_token') {
+            like set_cookie($out, $name) // '', qr/^\Q$name\E=;.*Max-Age=0/i, "$name is cleared";
+        }
+        is get('/private/page.html', $cookie, %$HTML)->{status}, 302,
+            'the old cookie is refused at once (the cache interval is 30 s)';
+        my ($row) = $cookie =~ /=(.*)/;
+        if ($mode eq 'cookie') {
+            is sql('SELECT count(*) AS n FROM directus_sessions WHERE token = ?', $row)->[0]{n}, 0,
+                'Directus deleted the session row';
+        } else {
+            is directus('GET', '/users/me', headers => { Cookie => $cookie })->{status}, 401,
+                'Directus no longer knows the session';
+        }
+    };
+}
+
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';
 is_deeply [log_leaks()], [], 'no token in the error log';
 done_testing();

@@ -138,9 +138,7 @@ ngx_int_t gate_handler(ngx_http_request_t* r) noexcept try {
     return answer_unavailable(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
   }
 
-  const GateCookies cookies{cookie(r, "directus_session_token"),
-                            cookie(r, "directus_refresh_token")};
-  const auto named = named_session(*lcf.settings, cookies, ngx_time());
+  const auto named = named_session(*lcf.settings, directus_cookies(r), ngx_time());
   if (!named) return refuse(r, lcf, GateVerdict::sign_in);
 
   std::optional<KnownSession> known;

@@ -27,6 +27,10 @@ std::string cookie(ngx_http_request_t* r, std::string_view name) {
   return std::string(view(value));
 }
 
+GateCookies directus_cookies(ngx_http_request_t* r) {
+  return {cookie(r, "directus_session_token"), cookie(r, "directus_refresh_token")};
+}
+
 bool accepts_html(ngx_http_request_t* r) {
   return header(r, "Accept").find("text/html") != std::string_view::npos;
 }

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/flows/gate.h"
 #include "nginx/ngx.h"
 
 namespace magic_link::ngx {
@@ -13,6 +14,9 @@ std::string_view header(ngx_http_request_t* r, std::string_view name);
 
 // The value of the cookie `name`; empty when the request has none.
 std::string cookie(ngx_http_request_t* r, std::string_view name);
+
+// The browser's Directus cookies (session and refresh).
+GateCookies directus_cookies(ngx_http_request_t* r);
 
 // Whether the client reads HTML (its Accept names text/html): browsers get pages, others JSON.
 bool accepts_html(ngx_http_request_t* r);

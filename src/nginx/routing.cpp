@@ -16,6 +16,7 @@
 #include "nginx/offload.h"
 #include "nginx/request_fields.h"
 #include "nginx/responses.h"
+#include "nginx/session_cache.h"
 
 namespace magic_link::ngx {
 namespace {
@@ -264,14 +265,35 @@ ngx_int_t serve_ui(ngx_http_request_t* r) {
     return send(r, request_page(*lcf.settings, *lcf.templates, view(r->uri),
                                 return_target(return_to).value_or("")));
   }
+  const std::string base(view(clcf->name));
+  const AccountPaths paths{base, base + (base.back() == '/' ? "" : "/") + "sign-out"};
   if (page == "success") {
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD");
     if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     return offload_from_handler(r, [settings = lcf.settings, templates = lcf.templates,
-                                    shared = main_conf(r).shared, cookie = cookie(r, "directus_refresh_token"),
-                                    login_path = std::string(view(clcf->name))] {
-      return signed_in_page(*settings, *templates, cookie, login_path, pooled_backends(*shared));
+                                    shared = main_conf(r).shared, cookies = directus_cookies(r),
+                                    paths] {
+      return signed_in_page(*settings, *templates, cookies, paths, pooled_backends(*shared));
     });
+  }
+  if (page == "sign-out") {
+    if (!(r->method & NGX_HTTP_POST)) return refuse_method(r, "POST");
+    if (!same_origin(*lcf.settings, header(r, "Origin"), header(r, "Referer"))) {
+      ngx_log_error(NGX_LOG_WARN, request_log(r), 0,
+                    "magic_link: sign-out refused: cross-origin form post");
+      return send(r, notice_page(*lcf.settings, *lcf.templates, 403, "This form expired",
+                                 "Please sign out from the page again.", base));
+    }
+    if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    const GateCookies cookies = directus_cookies(r);
+    // This host's gate refuses the session at once; others within magic_link_session_cache.
+    if (const auto named = named_session(*lcf.settings, cookies, ngx_time())) {
+      forget_session(named->cache_key);
+    }
+    return offload_from_handler(
+        r, [settings = lcf.settings, shared = main_conf(r).shared, cookies, paths] {
+          return sign_out(*settings, cookies, paths, pooled_backends(*shared));
+        });
   }
   return send(r, notice_page(*lcf.settings, *lcf.templates, 404, "Page not found",
                              "Sign in with your email below.", view(clcf->name)));

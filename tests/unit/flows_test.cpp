@@ -93,6 +93,7 @@ struct FakeDirectus : SessionIssuer {
     return {"access", "refresh", 900000, {}};
   }
   std::string current_user_id(const std::string&) override { return "u"; }
+  void logout(const std::string&, SessionMode) override {}
 };
 
 struct World {

@@ -90,6 +90,9 @@ class PooledSessionIssuer final : public SessionIssuer {
   DirectusSession refresh(const SessionRow& row, SessionMode mode) override {
     return pool_.borrow()->refresh(row, mode);
   }
+  void logout(const std::string& cookie, SessionMode mode) override {
+    pool_.borrow()->logout(cookie, mode);
+  }
   std::string current_user_id(const std::string& access_token) override {
     return pool_.borrow()->current_user_id(access_token);
   }

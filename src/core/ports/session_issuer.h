@@ -50,6 +50,10 @@ class SessionIssuer {
   virtual DirectusSession refresh(const SessionRow& row, SessionMode mode) = 0;
   // Whose session an access token is: GET {internal URL}/users/me. Same errors as refresh.
   virtual std::string current_user_id(const std::string& access_token) = 0;
+  // Ends the session that `cookie` (a `name=value` of Directus' cookie for `mode`, cookie or
+  // session) stands for: POST {internal URL}/auth/logout, which deletes its row. Same errors
+  // as refresh.
+  virtual void logout(const std::string& cookie, SessionMode mode) = 0;
 };
 
 }  // namespace magic_link

@@ -77,12 +77,13 @@ Response request_page(const Settings& settings, const Templates& templates,
 }
 
 Response account_page(const Settings& settings, const Templates& templates, std::string_view email,
-                      std::string_view user_id) {
+                      std::string_view user_id, std::string_view sign_out_action) {
   return page(settings, templates, 200,
               {{"title", "Signed in"},
                {"signed_in", "yes"},
                {"email", std::string(email)},
-               {"user_id", std::string(user_id)}});
+               {"user_id", std::string(user_id)},
+               {"sign_out_action", std::string(sign_out_action)}});
 }
 
 Response signed_out_page(const Settings& settings, const Templates& templates,

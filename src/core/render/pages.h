@@ -35,7 +35,7 @@ Response request_page(const Settings& settings, const Templates& templates,
 
 // "Signed in as EMAIL" (the Directus user `user_id`).
 Response account_page(const Settings& settings, const Templates& templates, std::string_view email,
-                      std::string_view user_id);
+                      std::string_view user_id, std::string_view sign_out_action);
 
 // Not signed in: a link to the sign-in form at `login_path`.
 Response signed_out_page(const Settings& settings, const Templates& templates,

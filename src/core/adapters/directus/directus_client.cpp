@@ -113,14 +113,11 @@ DirectusClient::Answer DirectusClient::call(const char* step, const std::string&
     throw BackendError(Backend::directus, step, "answered " + std::to_string(answer.status));
   }
   const auto json = nlohmann::json::parse(exchange.body, nullptr, false);
-  if (answer.status != 200) {
+  if (answer.status != 200 && answer.status != 204) {
     throw DirectusRefused("answered " + std::to_string(answer.status), error_code(json));
   }
   const auto data = json.is_object() ? json.find("data") : json.end();
-  if (data == json.end() || !data->is_object()) {
-    throw BackendError(Backend::directus, step, "answered 200 without data", false, false);
-  }
-  answer.data = *data;
+  if (data != json.end() && data->is_object()) answer.data = *data;  // logout answers none
   answer.set_cookies = std::move(exchange.set_cookies);
   return answer;
 }
@@ -160,6 +157,13 @@ DirectusSession DirectusClient::refresh(const SessionRow& row, SessionMode mode)
   }
   session.set_cookies = std::move(answer.set_cookies);
   return session;
+}
+
+void DirectusClient::logout(const std::string& cookie, SessionMode mode) {
+  const std::string body = mode == SessionMode::session ? R"({"mode":"session"})"
+                                                        : R"({"mode":"cookie"})";
+  CurlSlist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
+  call("logout", base_url_ + "/auth/logout", &body, headers.get(), &cookie);
 }
 
 std::string DirectusClient::current_user_id(const std::string& access_token) {

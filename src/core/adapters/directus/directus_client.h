@@ -20,6 +20,7 @@ class DirectusClient final : public SessionIssuer {
 
   DirectusSession refresh(const SessionRow& row, SessionMode mode) override;
   std::string current_user_id(const std::string& access_token) override;
+  void logout(const std::string& cookie, SessionMode mode) override;
 
  private:
   struct Answer;
