@@ -125,6 +125,23 @@ void refuses_hostile_redirects(void**) {
   }
 }
 
+void return_targets_are_paths_on_this_site_only(void**) {
+  for (const char* good : {"/", "/admin/content", "/a/b?x=1&y=%20two", "/%C3%A9t%C3%A9", "/a/../b"}) {
+    assert_true(return_target(good).has_value());
+    assert_string_equal(return_target(good)->c_str(), good);
+  }
+  const std::string too_long = "/" + std::string(2048, 'a');
+  for (const std::string& bad :
+       {std::string(), std::string("admin"), std::string("//evil.example.com"),
+        std::string("/\\evil.example.com"), std::string("https://evil.example.com/"),
+        std::string("/a\\b"), std::string("/%2fevil"), std::string("/%2Fevil"),
+        std::string("/%5cevil"), std::string("/a%0d%0aSet-Cookie:x"), std::string("/a%7f"),
+        std::string("/a b"), std::string("/a\tb"), std::string("/a#frag"), std::string("/\xc3\xa9"),
+        std::string("/%zz"), std::string("/%2"), too_long}) {
+    assert_false(return_target(bad).has_value());
+  }
+}
+
 void appends_the_token_as_a_query_parameter(void**) {
   assert_string_equal(link_with_token("https://a.com/cb", "T").c_str(), "https://a.com/cb?token=T");
   assert_string_equal(link_with_token("https://a.com/cb?x=1", "T").c_str(),
@@ -200,6 +217,7 @@ GroupResult run_link_input_tests() {
       cmocka_unit_test(allows_urls_under_a_listed_prefix),
       cmocka_unit_test(refuses_hostile_redirects),
       cmocka_unit_test(routes_paths_as_nginx_does),
+      cmocka_unit_test(return_targets_are_paths_on_this_site_only),
       cmocka_unit_test(appends_the_token_as_a_query_parameter),
       cmocka_unit_test(reads_json_and_form_bodies),
       cmocka_unit_test(flags_broken_and_ambiguous_bodies),
