@@ -18,8 +18,10 @@ namespace {
 
 // One request's way through the gate (its module context, in the request's pool).
 struct GateState {
-  bool checking = false;              // a lookup runs on the thread pool
+  bool checking = false;              // a lookup runs on the thread pool (the fields below
+                                      // belong to it until it is done)
   std::optional<SessionCheck> check;  // what it found, until remembered
+  std::string internal_error;         // what went wrong instead, when nothing was found
   std::optional<SessionOwner> admitted;
 };
 
@@ -115,8 +117,13 @@ ngx_int_t start_check(ngx_http_request_t* r, GateState* state, const NamedSessio
   state->checking = true;
   const ngx_int_t rc = offload_and_resume(
       r, [state, row = named.row_token, shared = main_conf(r).shared] {
-        state->check = check_session(row, pooled_backends(*shared));
-      });
+        try {
+          state->check = check_session(row, pooled_backends(*shared));
+        } catch (const std::exception& e) {  // not a backend failure: a bug, or no memory
+          state->internal_error = e.what();
+        }
+      },
+      [state] { state->checking = false; });
   if (rc == NGX_ERROR) {
     state->checking = false;
     ngx_log_error(NGX_LOG_ERR, request_log(r), 0,
@@ -133,8 +140,10 @@ ngx_int_t gate_handler(ngx_http_request_t* r) noexcept try {
     return NGX_DECLINED;
   }
   GateState* state = state_of(r);
-  if (state != nullptr && std::exchange(state->checking, false) && !state->check) {
-    ngx_log_error(NGX_LOG_ERR, request_log(r), 0, "magic_link: gate: the session check failed");
+  if (state != nullptr && state->checking) return NGX_AGAIN;  // woken before the lookup ended
+  if (state != nullptr && !state->internal_error.empty()) {
+    ngx_log_error(NGX_LOG_ERR, request_log(r), 0, "magic_link: gate: internal error: %s",
+                  state->internal_error.c_str());
     return answer_unavailable(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
   }
 

@@ -67,6 +67,7 @@ void job_done(ngx_event_t* event) noexcept {
 
 struct Step {
   std::function<void()> work;
+  std::function<void()> done;
   ngx_http_request_t* request;
 };
 
@@ -88,6 +89,7 @@ void step_done(ngx_event_t* event) noexcept {
   ngx_http_set_log_request(connection->log, r);
   r->main->blocked--;
   r->aio = 0;
+  step->done();
   if (r->done) {
     connection->write->handler(connection->write);
   } else {
@@ -98,10 +100,11 @@ void step_done(ngx_event_t* event) noexcept {
 
 }  // namespace
 
-ngx_int_t offload_and_resume(ngx_http_request_t* r, std::function<void()> work) {
+ngx_int_t offload_and_resume(ngx_http_request_t* r, std::function<void()> work,
+                             std::function<void()> done) {
   ngx_thread_task_t* task = ngx_thread_task_alloc(r->pool, sizeof(Step*));
   if (task == nullptr) return NGX_ERROR;
-  auto step = std::make_unique<Step>(Step{std::move(work), r});
+  auto step = std::make_unique<Step>(Step{std::move(work), std::move(done), r});
   *static_cast<Step**>(task->ctx) = step.get();
   task->handler = run_step;
   task->event.data = task;

@@ -14,9 +14,11 @@ namespace magic_link::ngx {
 // count it) and return NGX_DONE. A full queue answers 503 at once.
 void offload(ngx_http_request_t* r, std::function<Outcome()> work);
 
-// For a phase handler (the gate): posts `work` and returns NGX_AGAIN; when it is done the
-// request's phases run again from the same handler, which finds what `work` left (in its
-// module context). `work` may only write to what it captured. A full queue: NGX_ERROR.
-ngx_int_t offload_and_resume(ngx_http_request_t* r, std::function<void()> work);
+// For a phase handler (the gate): posts `work` and returns NGX_AGAIN; when it is done, `done`
+// runs on the event loop and the request's phases run again from the same handler, which finds
+// what `work` left. Until then nginx may call the handler again (on a write event): it must
+// answer NGX_AGAIN without reading what `work` writes. A full queue: NGX_ERROR.
+ngx_int_t offload_and_resume(ngx_http_request_t* r, std::function<void()> work,
+                             std::function<void()> done);
 
 }  // namespace magic_link::ngx

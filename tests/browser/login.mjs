@@ -24,11 +24,11 @@
 //   STEP_TIMEOUT_MS     timeout of each browser action, default 15000
 //   TFA_SECRET          the user's 2FA secret (base32): the confirm page must ask for the code
 
-import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import {
+  check, decodeQuotedPrintable, failAll, openMailbox, runSteps, startBrowser, waitForMail,
+} from './steps.mjs';
 
 const env = process.env;
 const BASE_URL = (env.BASE_URL ?? '').replace(/\/+$/, '');
@@ -60,41 +60,13 @@ const STEPS = [
 // Steps whose failure does not stop the ones after them (those do not build on them).
 const INDEPENDENT = new Set(['nothing leaves the confirm page', 'success page', 'users/me', 'link is single-use']);
 
-function report(step, ok, detail = '') {
-  process.stdout.write(JSON.stringify({ step, ok, detail: String(detail) }) + '\n');
-}
-
 if (!BASE_URL || !(MAILDIR || MAILDEV_URL)) {
   console.error('login.mjs: BASE_URL and TEST_NGINX_MAILDIR (or MAILDEV_URL) must be set');
   process.exit(2);
 }
 if (!existsSync(CHROMIUM)) {
   console.error(`login.mjs: ${CHROMIUM} not found (Debian: apt-get install chromium)`);
-  for (const step of STEPS) report(step, false, `not run: ${CHROMIUM} not found`);
-  process.stdout.write(JSON.stringify({ done: true, failed: STEPS.length }) + '\n');
-  process.exit(1);
-}
-
-class StepFailure extends Error {}
-function check(condition, message) {
-  if (!condition) throw new StepFailure(message);
-}
-
-// Quoted-printable as the mail's text part uses it: soft breaks, then =XX bytes, as UTF-8.
-function decodeQuotedPrintable(text) {
-  const joined = text.replace(/=\r?\n/g, '');
-  const bytes = [];
-  for (let i = 0; i < joined.length; ) {
-    const hex = joined[i] === '=' ? joined.slice(i + 1, i + 3) : '';
-    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
-      bytes.push(parseInt(hex, 16));
-      i += 3;
-    } else {
-      for (const b of Buffer.from(joined[i], 'utf8')) bytes.push(b);
-      i += 1;
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
+  failAll(STEPS, `${CHROMIUM} not found`);
 }
 
 // RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, as an authenticator app shows it.
@@ -110,94 +82,12 @@ function totp(secret, now = Date.now()) {
   return String((hash.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
-// Where mail arrives: the SMTP sink's maildir (tests), or MailDev's API (the demo).
-const mailFolder = join(MAILDIR, 'new');
-const mailbox = MAILDEV_URL
-  ? {
-      where: `MailDev ${MAILDEV_URL}`,
-      async list() {
-        const response = await fetch(`${MAILDEV_URL}/api/email`);
-        if (!response.ok) throw new StepFailure(`MailDev /api/email answered ${response.status}`);
-        return response.json();
-      },
-      async ids() {
-        return new Set((await this.list()).map((m) => m.id));
-      },
-      async find(seen, address) {
-        for (const mail of await this.list()) {
-          if (seen.has(mail.id)) continue;
-          if (!(mail.to ?? []).some((to) => to.address?.toLowerCase() === address.toLowerCase())) continue;
-          const raw = await (await fetch(`${MAILDEV_URL}/api/email/${mail.id}/source`)).text();
-          return { name: mail.id, raw };
-        }
-        return null;
-      },
-    }
-  : {
-      where: mailFolder,
-      async ids() {
-        return new Set(existsSync(mailFolder) ? readdirSync(mailFolder) : []);
-      },
-      // aiosmtpd's Mailbox handler records the envelope recipient in X-RcptTo.
-      async find(seen, address) {
-        const rcpt = new RegExp(`^X-RcptTo: ${address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`, 'mi');
-        for (const name of await this.ids()) {
-          if (seen.has(name)) continue;
-          const raw = readFileSync(join(mailFolder, name), 'utf8');
-          if (rcpt.test(raw)) return { name, raw };
-        }
-        return null;
-      },
-    };
-
-async function waitForMail(seen, address, seconds) {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    const mail = await mailbox.find(seen, address);
-    if (mail) return mail;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return null;
-}
-
-const userDataDir = mkdtempSync(join(tmpdir(), 'ngx-magic-link-chromium-'));
-if (SCREENSHOT_DIR) mkdirSync(SCREENSHOT_DIR, { recursive: true });
-let shot = 0;
-async function screenshot(page, name) {
-  if (!SCREENSHOT_DIR || !page) return;
-  shot += 1;
-  const file = join(SCREENSHOT_DIR, `${String(shot).padStart(2, '0')}-${name}.png`);
-  try {
-    await page.screenshot({ path: file, fullPage: true, timeout: 5000 });
-  } catch (error) {
-    console.error(`login.mjs: screenshot ${file} failed: ${error.message}`);
-  }
-}
-const slug = (step) => step.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
-
-let context;
-let failed = 0;
-try {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
-    ],
-    viewport: { width: 900, height: 760 },
-    timeout: 30000,
-  });
-} catch (error) {
-  console.error(`login.mjs: could not start ${CHROMIUM}: ${error.message}`);
-  for (const step of STEPS) report(step, false, `not run: the browser did not start: ${error.message.split('\n')[0]}`);
-  process.stdout.write(JSON.stringify({ done: true, failed: STEPS.length }) + '\n');
-  rmSync(userDataDir, { recursive: true, force: true });
-  process.exit(1);
-}
-context.setDefaultTimeout(TIMEOUT);
-context.setDefaultNavigationTimeout(TIMEOUT);
-const page = context.pages()[0] ?? (await context.newPage());
+const mailbox = openMailbox(MAILDIR, MAILDEV_URL);
+const browser = await startBrowser({
+  name: 'login.mjs', binary: CHROMIUM, steps: STEPS, screenshotDir: SCREENSHOT_DIR, timeout: TIMEOUT,
+});
+const { context, page } = browser;
+const screenshot = (target, label) => browser.screenshot(target, label);
 const consoleErrors = [];
 page.on('pageerror', (error) => consoleErrors.push(error.message));
 // Every request the browser makes, to prove that nothing carries a live token away.
@@ -239,7 +129,7 @@ const steps = {
   },
 
   async 'mail with the link'() {
-    const mail = await waitForMail(state.mailsBefore, EMAIL, 20);
+    const mail = await waitForMail(mailbox, state.mailsBefore, EMAIL, 20);
     check(mail, `no new mail to ${EMAIL} in ${mailbox.where} after 20 s`);
     const text = decodeQuotedPrintable(mail.raw);
     const links = [...text.matchAll(/https?:\/\/[^\s"'<>]+\/magic-link\/verify\?token=[A-Za-z0-9_-]+/g)].map((m) => m[0]);
@@ -379,27 +269,7 @@ const steps = {
   },
 };
 
-let stopped = null;
-for (const step of STEPS) {
-  if (stopped) {
-    report(step, false, `not run: "${stopped}" failed`);
-    failed += 1;
-    continue;
-  }
-  try {
-    const detail = await steps[step]();
-    report(step, true, detail ?? '');
-  } catch (error) {
-    failed += 1;
-    if (!INDEPENDENT.has(step)) stopped = step;
-    await screenshot(page, `failed-${slug(step)}`);
-    const message = error instanceof StepFailure ? error.message : `${error.name}: ${error.message.split('\n')[0]}`;
-    report(step, false, `${message} (at ${page.url()})`);
-  }
-}
-if (consoleErrors.length) console.error(`login.mjs: page errors: ${consoleErrors.join(' | ')}`);
-
-await context.close().catch(() => {});
-rmSync(userDataDir, { recursive: true, force: true });
-process.stdout.write(JSON.stringify({ done: true, failed }) + '\n');
-process.exit(failed ? 1 : 0);
+process.on('exit', () => {
+  if (consoleErrors.length) console.error(`login.mjs: page errors: ${consoleErrors.join(' | ')}`);
+});
+await runSteps(STEPS, steps, INDEPENDENT, browser);
