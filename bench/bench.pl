@@ -2,6 +2,7 @@
 # references it should be compared with, all measured in this one run. Run by bench/run.sh.
 use strict;
 use warnings;
+use File::Path qw(make_path);
 use File::Temp qw(tempfile);
 use MagicLink::Harness;
 
@@ -19,10 +20,23 @@ start_nginx(
     magic_link_max_requests_per_hour 1000000;
     magic_link_max_requests_per_ip_per_hour 1000000000;
     magic_link_max_failed_verifies_per_ip_per_hour 1000000000;
+    magic_link_session_mode session;
     @{[ $ENV{BENCH_HTTP} // 'magic_link_thread_pool magic_link;' ]}
 HTTP
     server => <<"SERVER");
         location = /ok { return 200 "ok"; }
+        location /magic-link-ui { magic_link ui; }
+        # The same small file open, behind the gate, and behind what operators do without the
+        # module: auth_request to Directus' /users/me with the browser's cookies.
+        location /open/ { alias @{[ server_root() ]}/html/; }
+        location /gated/ { magic_link_require on; alias @{[ server_root() ]}/html/; }
+        location /auth-request/ { auth_request /directus-users-me; alias @{[ server_root() ]}/html/; }
+        location = /directus-users-me {
+            internal;
+            proxy_pass $directus/users/me;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
         location /server/ { proxy_pass $directus; }
         location /limited/ {
             magic_link api;
@@ -30,13 +44,19 @@ HTTP
         }
 SERVER
 
-# Runs wrk and returns [requests/s, p50 ms, p99 ms, non-2xx count].
+make_path(server_root() . '/html');
+open my $page, '>', server_root() . '/html/page.html' or die $!;
+print $page "a small page\n";
+close $page;
+
+# Runs wrk and returns [requests/s, p50 ms, p99 ms, non-2xx-or-3xx count].
 sub wrk {
     my ($url, %opts) = @_;
     local @ENV{ keys %{ $opts{env} // {} } } = values %{ $opts{env} // {} };
     local $ENV{WRK_THREADS} = $threads;
     my $script = $opts{script} ? "-s bench/$opts{script}" : '';
-    my $output = `wrk -t$threads -c$connections -d${seconds}s --latency $script '$url' 2>&1`;
+    my $header = $opts{cookie} ? "-H 'Cookie: $opts{cookie}'" : '';
+    my $output = `wrk -t$threads -c$connections -d${seconds}s --latency $script $header '$url' 2>&1`;
     my ($rate) = $output =~ /Requests\/sec:\s+([\d.]+)/ or die "wrk failed:\n$output";
     my %percentile = $output =~ /^\s+(50|99)%\s+([\d.]+\w+)/mg;
     my ($errors) = $output =~ /Non-2xx or 3xx responses:\s+(\d+)/;
@@ -81,6 +101,19 @@ row('generate refused by the per-client limit (429)',
         env => { BODY => '{"email":"nobody@example.com"}' }));
 row('verify, invalid token (401)',
     wrk("$nginx/magic-link-api/verify?token=" . random_token()));
+
+# The gate: a Directus session (session mode) signed in through the module, cached after its
+# first check; a forged one (a JWT under another key) is refused on the event loop with 302.
+my $gate_user = create_user(email => 'bench-gate@example.com', role => create_role('Bench gate role'));
+my $session = sign_in('bench-gate@example.com');
+my $forged = 'directus_session_token=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.'
+           . 'eyJpZCI6ImEiLCJzZXNzaW9uIjoiYiIsImlzcyI6ImRpcmVjdHVzIiwiZXhwIjo0MTAyNDQ0ODAwfQ.'
+           . 'c2lnbmVkLXdpdGgtYW5vdGhlci1rZXktYWJjZGVmZ2hpams';
+row('nginx static file, no gate (reference)', wrk("$nginx/open/page.html"));
+row('gate: valid session (cached), static file', wrk("$nginx/gated/page.html", cookie => $session));
+row('gate: forged session cookie (302)', wrk("$nginx/gated/page.html", cookie => $forged));
+row('auth_request to Directus `/users/me`, static file (what operators do today)',
+    wrk("$nginx/auth-request/page.html", cookie => $session));
 
 my $links_needed = 1000 * $seconds;  # well above Directus' rate
 my $user = create_user(email => 'bench@example.com', role => create_role('Bench role'));

@@ -22,6 +22,8 @@ struct GateState {
                                       // belong to it until it is done)
   std::optional<SessionCheck> check;  // what it found, until remembered
   std::string internal_error;         // what went wrong instead, when nothing was found
+  std::string cache_key;              // of the cookie being looked at
+  std::time_t expires_at = 0;         // and its own expiry
   std::optional<SessionOwner> admitted;
 };
 
@@ -115,6 +117,8 @@ ngx_int_t admit(ngx_http_request_t* r, GateState* state, const SessionOwner& own
 ngx_int_t start_check(ngx_http_request_t* r, GateState* state, const NamedSession& named) {
   if (state == nullptr && (state = new_state(r)) == nullptr) return NGX_ERROR;
   state->checking = true;
+  state->cache_key = named.cache_key;
+  state->expires_at = named.expires_at;
   const ngx_int_t rc = offload_and_resume(
       r, [state, row = named.row_token, shared = main_conf(r).shared] {
         try {
@@ -147,27 +151,33 @@ ngx_int_t gate_handler(ngx_http_request_t* r) noexcept try {
     return answer_unavailable(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
   }
 
-  const auto named = named_session(*lcf.settings, directus_cookies(r), ngx_time());
-  if (!named) return refuse(r, lcf, GateVerdict::sign_in);
-
+  const GateCookies cookies = directus_cookies(r);
   std::optional<KnownSession> known;
   if (state != nullptr && state->check) {
-    const SessionCheck check = std::move(*state->check);
+    SessionCheck check = std::move(*state->check);
     state->check.reset();
     if (check.failure) {
       const std::string line = check.failure->log_line("gate", "; answering 503");
       ngx_log_error(NGX_LOG_ERR, request_log(r), 0, "%s", line.c_str());
       return answer_unavailable(r, check.failure->http_status());
     }
-    remember_session(named->cache_key, check.session, request_log(r));
-    known = check.session;
+    check.session.expires_at = state->expires_at;
+    remember_session(state->cache_key, check.session, request_log(r));
+    known = std::move(check.session);
   } else {
-    known = cached_session(named->cache_key,
-                           static_cast<ngx_msec_t>(main_conf(r).shared->session_cache.count()));
+    // A cookie seen before needs no signature check: only its remembered state, by its hash.
+    const auto max_age = static_cast<ngx_msec_t>(main_conf(r).shared->session_cache.count());
+    for (const std::string* value : {&cookies.session_jwt, &cookies.refresh_token}) {
+      if (!known && !value->empty()) known = cached_session(session_cache_key(*value), max_age);
+    }
   }
-  if (!known) return start_check(r, state, *named);
+  if (!known) {
+    const auto named = named_session(*lcf.settings, cookies, ngx_time());
+    if (!named) return refuse(r, lcf, GateVerdict::sign_in);
+    return start_check(r, state, *named);
+  }
 
-  const GateVerdict verdict = gate_verdict(*lcf.settings, *known);
+  const GateVerdict verdict = gate_verdict(*lcf.settings, *known, ngx_time());
   if (verdict != GateVerdict::pass) return refuse(r, lcf, verdict);
   return admit(r, state, known->owner);
 } catch (const std::exception& e) {

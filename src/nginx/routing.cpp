@@ -287,8 +287,8 @@ ngx_int_t serve_ui(ngx_http_request_t* r) {
     if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     const GateCookies cookies = directus_cookies(r);
     // This host's gate refuses the session at once; others within magic_link_session_cache.
-    if (const auto named = named_session(*lcf.settings, cookies, ngx_time())) {
-      forget_session(named->cache_key);
+    for (const std::string* value : {&cookies.session_jwt, &cookies.refresh_token}) {
+      if (!value->empty()) forget_session(session_cache_key(*value));
     }
     return offload_from_handler(
         r, [settings = lcf.settings, shared = main_conf(r).shared, cookies, paths] {

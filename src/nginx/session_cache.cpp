@@ -17,6 +17,7 @@ struct Entry {
   ngx_str_node_t node;  // node.key: crc32 of the key; node.str: the key
   ngx_queue_t lru;
   ngx_msec_t checked_at;
+  time_t expires_at;
   bool live;
   bool active;
   uint16_t lengths[4];  // user id, email, role, role chain (comma-separated)
@@ -121,6 +122,7 @@ std::optional<KnownSession> cached_session(const std::string& key, ngx_msec_t ma
   ngx_queue_insert_head(&cache.shared->lru, &entry->lru);
   KnownSession session;
   session.live = entry->live;
+  session.expires_at = entry->expires_at;
   session.owner = {std::string(field(*entry, 0)), std::string(field(*entry, 1)),
                    std::string(field(*entry, 2)), split(field(*entry, 3)), entry->active};
   return session;
@@ -153,6 +155,7 @@ void remember_session(const std::string& key, const KnownSession& session, ngx_l
   entry->node.node.key = ngx_crc32_short(entry->bytes, key.size());
   entry->checked_at = ngx_current_msec;
   entry->live = session.live;
+  entry->expires_at = session.expires_at;
   entry->active = owner.active;
   ngx_rbtree_insert(&cache.shared->tree, &entry->node.node);
   ngx_queue_insert_head(&cache.shared->lru, &entry->lru);

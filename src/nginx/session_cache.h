@@ -14,7 +14,8 @@ namespace magic_link::ngx {
 // Adds the zone (`size` bytes) to the configuration; once, from postconfiguration.
 ngx_int_t add_session_cache(ngx_conf_t* cf, size_t size);
 
-// What was learnt of the session `key` at most `max_age` ago; nothing when it must be looked at.
+// What was learnt of the session cookie `key` (session_cache_key) at most `max_age` ago;
+// nothing when it must be looked at.
 std::optional<KnownSession> cached_session(const std::string& key, ngx_msec_t max_age);
 
 // Remembers what a check found (a session that is gone is remembered too, so a stale cookie

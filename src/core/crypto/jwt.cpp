@@ -2,6 +2,9 @@
 
 #include <jwt.h>
 
+#include "core/crypto/encoding.h"
+#include "core/crypto/token.h"
+
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
@@ -24,6 +27,15 @@ const unsigned char* key_bytes(std::string_view secret) {
 std::string text_claim(jwt_t* jwt, const char* name) {
   const char* value = jwt_get_grant(jwt, name);
   return value != nullptr ? value : "";
+}
+
+// The HS256 signature checked before libjwt parses anything, so a forged cookie costs one HMAC
+// (libjwt checks it again, with the rest).
+bool signed_with(std::string_view secret, std::string_view token) {
+  const size_t last_dot = token.rfind('.');
+  if (last_dot == std::string_view::npos || token.find('.') == last_dot) return false;
+  return same_secret(base64url(hmac_sha256(secret, token.substr(0, last_dot))),
+                     token.substr(last_dot + 1));
 }
 
 }  // namespace
@@ -51,7 +63,7 @@ std::string bootstrap_session_jwt(std::string_view secret, const std::string& us
 
 std::optional<SessionClaims> verify_session_jwt(std::string_view secret, const std::string& token,
                                                 std::time_t now) {
-  if (secret.empty() || token.empty()) return std::nullopt;
+  if (secret.empty() || !signed_with(secret, token)) return std::nullopt;
   jwt_t* raw = nullptr;
   // With a key, libjwt checks the signature; the algorithm is checked here, so a token that
   // names another one (or none) is refused whatever libjwt would make of it.

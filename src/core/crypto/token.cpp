@@ -48,7 +48,7 @@ bool looks_like_token(std::string_view text) {
          });
 }
 
-std::string keyed_hash(std::string_view secret, std::string_view text) {
+std::string hmac_sha256(std::string_view secret, std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
@@ -56,7 +56,13 @@ std::string keyed_hash(std::string_view secret, std::string_view text) {
            &length) == nullptr) {
     throw std::runtime_error("HMAC-SHA-256 failed");
   }
-  return lower_hex(digest, length);
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+std::string keyed_hash(std::string_view secret, std::string_view text) {
+  const std::string digest = hmac_sha256(secret, text);
+  return lower_hex(reinterpret_cast<const unsigned char*>(digest.data()),
+                   static_cast<unsigned int>(digest.size()));
 }
 
 std::string sha256_hex(std::string_view text) {

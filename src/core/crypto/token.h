@@ -12,6 +12,9 @@ std::string new_token();
 // Whether text has the shape new_token() produces; anything else is refused before any lookup.
 bool looks_like_token(std::string_view text);
 
+// HMAC-SHA-256(secret, text), the raw 32 bytes.
+std::string hmac_sha256(std::string_view secret, std::string_view text);
+
 // HMAC-SHA-256(secret, text) in lower-case hex: what the database holds instead of the token.
 std::string keyed_hash(std::string_view secret, std::string_view text);
 

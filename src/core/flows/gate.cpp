@@ -31,18 +31,18 @@ std::string percent_encoded(std::string_view text) {
   return out;
 }
 
-NamedSession name_row(std::string row_token) {
-  std::string key = sha256_hex(row_token);
-  return {std::move(row_token), std::move(key)};
-}
-
 }  // namespace
+
+std::string session_cache_key(std::string_view cookie_value) {
+  return sha256_hex(cookie_value);
+}
 
 std::optional<NamedSession> named_session(const Settings& settings, const GateCookies& cookies,
                                           std::time_t now) {
   if (!cookies.session_jwt.empty()) {
     if (auto claims = verify_session_jwt(settings.directus_secret, cookies.session_jwt, now)) {
-      return name_row(std::move(claims->session_token));
+      return NamedSession{std::move(claims->session_token),
+                          session_cache_key(cookies.session_jwt), claims->expires_at};
     }
   }
   // Directus' refresh tokens are 64 URL-safe characters; anything else names no row.
@@ -52,7 +52,7 @@ std::optional<NamedSession> named_session(const Settings& settings, const GateCo
       std::all_of(refresh.begin(), refresh.end(), [](unsigned char c) {
         return std::isalnum(c) || c == '-' || c == '_';
       });
-  if (plausible) return name_row(refresh);
+  if (plausible) return NamedSession{refresh, session_cache_key(refresh), 0};
   return std::nullopt;
 }
 
@@ -69,8 +69,10 @@ SessionCheck check_session(const std::string& row_token, Backends backends) {
   return check;
 }
 
-GateVerdict gate_verdict(const Settings& settings, const KnownSession& session) {
-  if (!session.live) return GateVerdict::sign_in;
+GateVerdict gate_verdict(const Settings& settings, const KnownSession& session, std::time_t now) {
+  if (!session.live || (session.expires_at != 0 && now >= session.expires_at)) {
+    return GateVerdict::sign_in;
+  }
   if (!session.owner.active) return GateVerdict::forbidden;
   if (settings.require_roles.empty()) return GateVerdict::pass;
   const auto& chain = session.owner.role_chain;

@@ -24,10 +24,15 @@ struct GateCookies {
   std::string refresh_token;  // directus_refresh_token (cookie mode)
 };
 
+// The key under which the gate remembers what it learnt of a cookie: SHA-256 of its value, so
+// memory never holds a usable token, and a remembered session cookie is not verified again.
+std::string session_cache_key(std::string_view cookie_value);
+
 // The directus_sessions row a request names.
 struct NamedSession {
   std::string row_token;
-  std::string cache_key;  // SHA-256 of the row token: memory never holds a usable token
+  std::string cache_key;       // of the cookie it was read from
+  std::time_t expires_at = 0;  // a session cookie's own expiry (0: a refresh cookie's has none)
 };
 
 // Checked without a backend: a session cookie counts only when it is a JWT signed with Directus'
@@ -40,6 +45,7 @@ std::optional<NamedSession> named_session(const Settings& settings, const GateCo
 struct KnownSession {
   bool live = false;
   SessionOwner owner;
+  std::time_t expires_at = 0;  // when the cookie itself stops counting (0: never)
 };
 
 // On a pool thread: what Directus' database says of the row now.
@@ -54,7 +60,7 @@ enum class GateVerdict {
   sign_in,    // no session, or not a live one
   forbidden,  // signed in, but the user is not active or not in magic_link_require_roles
 };
-GateVerdict gate_verdict(const Settings& settings, const KnownSession& session);
+GateVerdict gate_verdict(const Settings& settings, const KnownSession& session, std::time_t now);
 
 // Where a browser that must sign in goes: magic_link_sign_in_url with `return` set to the path
 // and query it asked for, when that is a safe return target (else without).
