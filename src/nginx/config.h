@@ -25,8 +25,8 @@ struct LocationConf {
 struct MainConf {
   ngx_str_t thread_pool_name;
   ngx_thread_pool_t* thread_pool;
-  bool used;  // some location has a `magic_link` endpoint or gate
-  bool gated;  // some location has `magic_link_require on`
+  bool used;                  // some location has a `magic_link` endpoint or gate
+  bool gated;                 // some location has `magic_link_require on`
   size_t session_cache_size;  // magic_link_session_cache_size: the gate's shared memory zone
   std::vector<ModuleLocation>* module_locations;  // its api and ui locations
   const Settings* shared;  // the http{} level: backends for every location and the mail sender

@@ -78,11 +78,11 @@ bool pass_identity(ngx_http_request_t* r, const SessionOwner& owner) {
     for (ngx_uint_t i = 0; i < part->nelts; ++i) {
       bool identity = false;
       for (std::string_view name : kIdentityHeaders) {
-        identity = identity || (entries[i].key.len == name.size() &&
-                                ngx_strncasecmp(entries[i].key.data,
-                                                reinterpret_cast<u_char*>(
-                                                    const_cast<char*>(name.data())),
-                                                name.size()) == 0);
+        identity =
+            identity || (entries[i].key.len == name.size() &&
+                         ngx_strncasecmp(entries[i].key.data,
+                                         reinterpret_cast<u_char*>(const_cast<char*>(name.data())),
+                                         name.size()) == 0);
       }
       if (identity) continue;
       auto* kept = static_cast<ngx_table_elt_t*>(ngx_list_push(&headers));
@@ -120,7 +120,8 @@ ngx_int_t start_check(ngx_http_request_t* r, GateState* state, const NamedSessio
   state->cache_key = named.cache_key;
   state->expires_at = named.expires_at;
   const ngx_int_t rc = offload_and_resume(
-      r, [state, row = named.row_token, shared = main_conf(r).shared] {
+      r,
+      [state, row = named.row_token, shared = main_conf(r).shared] {
         try {
           state->check = check_session(row, pooled_backends(*shared));
         } catch (const std::exception& e) {  // not a backend failure: a bug, or no memory
@@ -220,8 +221,7 @@ ngx_int_t init_gate(ngx_conf_t* cf, size_t cache_size) {
 }
 
 ngx_int_t add_gate_variables(ngx_conf_t* cf) {
-  static ngx_str_t names[] = {ngx_string("magic_link_user_id"),
-                              ngx_string("magic_link_user_email"),
+  static ngx_str_t names[] = {ngx_string("magic_link_user_id"), ngx_string("magic_link_user_email"),
                               ngx_string("magic_link_user_role")};
   for (uintptr_t i = 0; i < std::size(names); ++i) {
     ngx_http_variable_t* variable = ngx_http_add_variable(cf, &names[i], NGX_HTTP_VAR_NOCACHEABLE);

@@ -83,7 +83,8 @@ void run_step(void* data, ngx_log_t*) noexcept {
 // handler; any other goes on from where it waited (its phases, or, when it was terminated
 // meanwhile, the finalizer nginx set while the task held it).
 void step_done(ngx_event_t* event) noexcept {
-  std::unique_ptr<Step> step(*static_cast<Step**>(static_cast<ngx_thread_task_t*>(event->data)->ctx));
+  std::unique_ptr<Step> step(
+      *static_cast<Step**>(static_cast<ngx_thread_task_t*>(event->data)->ctx));
   ngx_http_request_t* r = step->request;
   ngx_connection_t* connection = r->connection;
   ngx_http_set_log_request(connection->log, r);

@@ -270,11 +270,11 @@ ngx_int_t serve_ui(ngx_http_request_t* r) {
   if (page == "success") {
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD");
     if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    return offload_from_handler(r, [settings = lcf.settings, templates = lcf.templates,
-                                    shared = main_conf(r).shared, cookies = directus_cookies(r),
-                                    paths] {
-      return signed_in_page(*settings, *templates, cookies, paths, pooled_backends(*shared));
-    });
+    return offload_from_handler(
+        r, [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
+            cookies = directus_cookies(r), paths] {
+          return signed_in_page(*settings, *templates, cookies, paths, pooled_backends(*shared));
+        });
   }
   if (page == "sign-out") {
     if (!(r->method & NGX_HTTP_POST)) return refuse_method(r, "POST");

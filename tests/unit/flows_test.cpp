@@ -117,9 +117,10 @@ struct World {
   }
   Backends backends() { return {limiter, store, mailer, directus}; }
   Outcome request(const std::string& email) {
-    return request_link(settings, templates, sealer,
-                        {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}, settings.after_login_url},
-                        backends());
+    return request_link(
+        settings, templates, sealer,
+        {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}, settings.after_login_url},
+        backends());
   }
 };
 
@@ -230,15 +231,14 @@ void session_jwts_are_checked_for_key_algorithm_issuer_and_expiry(void**) {
   assert_string_equal(claims->user_id.c_str(), "user-1");
   assert_string_equal(claims->session_token.c_str(), "row-token");
   assert_int_equal(claims->expires_at, now + 30);
-  assert_false(verify_session_jwt(secret, jwt, now + 30).has_value());            // expired
-  assert_false(verify_session_jwt("another-secret", jwt, now).has_value());       // foreign key
-  assert_false(verify_session_jwt(secret, jwt + "x", now).has_value());           // altered signature
-  assert_false(verify_session_jwt("", jwt, now).has_value());                     // no key: never trusted
+  assert_false(verify_session_jwt(secret, jwt, now + 30).has_value());       // expired
+  assert_false(verify_session_jwt("another-secret", jwt, now).has_value());  // foreign key
+  assert_false(verify_session_jwt(secret, jwt + "x", now).has_value());      // altered signature
+  assert_false(verify_session_jwt("", jwt, now).has_value());  // no key: never trusted
   // The same claims unsigned (alg none), and signed then stripped of the signature.
   const std::string unsigned_jwt =
-      "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + jwt.substr(jwt.find('.') + 1,
-                                                           jwt.rfind('.') - jwt.find('.') - 1) +
-      ".";
+      "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." +
+      jwt.substr(jwt.find('.') + 1, jwt.rfind('.') - jwt.find('.') - 1) + ".";
   assert_false(verify_session_jwt(secret, unsigned_jwt, now).has_value());
   assert_false(verify_session_jwt(secret, jwt.substr(0, jwt.rfind('.') + 1), now).has_value());
 }
@@ -336,10 +336,10 @@ void a_locked_licence_or_a_suspended_user_is_named_and_spends_nothing(void**) {
     const Outcome answer = api_answer(redemption);
     assert_int_equal(answer.response.status, status);
     assert_non_null(strstr(answer.response.body.c_str(), code.c_str()));
-    assert_int_equal(world.store.released, 1);          // the link works again
+    assert_int_equal(world.store.released, 1);            // the link works again
     assert_int_equal(world.limiter.failures_counted, 0);  // not the person's fault
-    const Response page = page_answer(world.settings, world.templates, redemption, kToken, "/v")
-                              .response;
+    const Response page =
+        page_answer(world.settings, world.templates, redemption, kToken, "/v").response;
     assert_int_equal(page.status, status);
     assert_non_null(strstr(page.body.c_str(), code == "USER_SUSPENDED" ? "suspended" : "licence"));
   }

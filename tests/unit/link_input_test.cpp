@@ -126,7 +126,8 @@ void refuses_hostile_redirects(void**) {
 }
 
 void return_targets_are_paths_on_this_site_only(void**) {
-  for (const char* good : {"/", "/admin/content", "/a/b?x=1&y=%20two", "/%C3%A9t%C3%A9", "/a/../b"}) {
+  for (const char* good :
+       {"/", "/admin/content", "/a/b?x=1&y=%20two", "/%C3%A9t%C3%A9", "/a/../b"}) {
     assert_true(return_target(good).has_value());
     assert_string_equal(return_target(good)->c_str(), good);
   }

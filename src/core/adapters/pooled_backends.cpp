@@ -117,8 +117,10 @@ struct Pools {
             s.backend_connections, s.smtp_timeout),
         directus(
             Backend::directus,
-            [&s] { return std::make_unique<DirectusClient>(s.directus_url, s.directus_secret,
-                                                    s.directus_timeout); },
+            [&s] {
+              return std::make_unique<DirectusClient>(s.directus_url, s.directus_secret,
+                                                      s.directus_timeout);
+            },
             s.backend_connections, s.directus_timeout),
         limiter(redis),
         store(postgres),

@@ -395,8 +395,7 @@ const std::vector<SettingSpec>& spec_table() {
       {"magic_link_session_mode", "MAGIC_LINK_SESSION_MODE", "cookie",
        "The Directus session a browser sign-in starts: cookie (directus_refresh_token) or "
        "session (directus_session_token, the Data Studio's; needs magic_link_directus_secret).",
-       Scope::Any, false, false, FIELD_READER(read_browser_session(a, s.browser_session)),
-       nullptr},
+       Scope::Any, false, false, FIELD_READER(read_browser_session(a, s.browser_session)), nullptr},
       {"magic_link_require", "", "off",
        "on: the location answers only requests with a live Directus session (either cookie); "
        "others are sent to the sign-in page (browsers) or get 401 (API clients).",

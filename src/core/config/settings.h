@@ -65,8 +65,8 @@ struct Settings {
   int audit_retention_days = 0;
   int backend_connections = 0;  // per backend and worker process
   Milliseconds backend_idle_timeout{0};
-  std::string directus_secret;         // Directus' SECRET: signs and checks session cookies
-  Milliseconds session_cache{0};       // how long a checked session is trusted without a look
+  std::string directus_secret;    // Directus' SECRET: signs and checks session cookies
+  Milliseconds session_cache{0};  // how long a checked session is trusted without a look
 
   // Per site: may differ per server or location.
   Url public_url;

@@ -47,8 +47,8 @@ std::string bootstrap_session_jwt(std::string_view secret, const std::string& us
   JwtPtr jwt(raw);
   const bool built =
       jwt_add_grant(jwt.get(), "id", user_id.c_str()) == 0 &&
-      jwt_add_grants_json(jwt.get(),
-                          R"({"role":null,"app_access":false,"admin_access":false})") == 0 &&
+      jwt_add_grants_json(jwt.get(), R"({"role":null,"app_access":false,"admin_access":false})") ==
+          0 &&
       jwt_add_grant(jwt.get(), "session", session_token.c_str()) == 0 &&
       jwt_add_grant_int(jwt.get(), "iat", static_cast<long>(now)) == 0 &&
       jwt_add_grant_int(jwt.get(), "exp", static_cast<long>(now) + kBootstrapSeconds) == 0 &&

@@ -12,9 +12,9 @@ constexpr const char* kDirectusCookies[] = {"directus_session_token", "directus_
 
 // Who holds the session: a session cookie's row, else the refresh cookie's (via Directus).
 std::optional<std::pair<std::string, std::string>> session_user(const Settings& settings,
-                                                                 const GateCookies& cookies,
-                                                                 Backends backends,
-                                                                 std::vector<std::string>& relay) {
+                                                                const GateCookies& cookies,
+                                                                Backends backends,
+                                                                std::vector<std::string>& relay) {
   if (const auto named = named_session(settings, {cookies.session_jwt, {}}, std::time(nullptr))) {
     if (auto owner = backends.store.find_session(named->row_token)) {
       return std::make_pair(owner->email, owner->user_id);
@@ -50,7 +50,9 @@ Outcome signed_in_page(const Settings& settings, const Templates& templates,
 
 Outcome sign_out(const Settings& settings, const GateCookies& cookies, const AccountPaths& paths,
                  Backends backends) {
-  Response response{303, "text/plain; charset=utf-8", "",
+  Response response{303,
+                    "text/plain; charset=utf-8",
+                    "",
                     {{"Location", paths.sign_in}, {"Cache-Control", "no-store"}}};
   Outcome outcome{{}, {{LogLine::Level::info, "magic_link: sign-out"}}};
   try {
@@ -71,8 +73,8 @@ Outcome sign_out(const Settings& settings, const GateCookies& cookies, const Acc
   // Directus' own clearing lines keep a Max-Age; these expire both cookies at once.
   for (const char* name : kDirectusCookies) {
     response.headers.emplace_back(
-        "Set-Cookie", relay_cookie(settings, std::string(name) +
-                                                 "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"));
+        "Set-Cookie",
+        relay_cookie(settings, std::string(name) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"));
   }
   outcome.response = std::move(response);
   return outcome;

@@ -41,17 +41,16 @@ std::optional<NamedSession> named_session(const Settings& settings, const GateCo
                                           std::time_t now) {
   if (!cookies.session_jwt.empty()) {
     if (auto claims = verify_session_jwt(settings.directus_secret, cookies.session_jwt, now)) {
-      return NamedSession{std::move(claims->session_token),
-                          session_cache_key(cookies.session_jwt), claims->expires_at};
+      return NamedSession{std::move(claims->session_token), session_cache_key(cookies.session_jwt),
+                          claims->expires_at};
     }
   }
   // Directus' refresh tokens are 64 URL-safe characters; anything else names no row.
   const std::string& refresh = cookies.refresh_token;
-  const bool plausible =
-      !refresh.empty() && refresh.size() <= 128 &&
-      std::all_of(refresh.begin(), refresh.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '-' || c == '_';
-      });
+  const bool plausible = !refresh.empty() && refresh.size() <= 128 &&
+                         std::all_of(refresh.begin(), refresh.end(), [](unsigned char c) {
+                           return std::isalnum(c) || c == '-' || c == '_';
+                         });
   if (plausible) return NamedSession{refresh, session_cache_key(refresh), 0};
   return std::nullopt;
 }

@@ -46,9 +46,10 @@ Redemption directus_refusal(const DirectusRefused& error, SessionMode mode,
   const std::string why = std::string("Directus refused the session: ") + error.what();
   if (error.code() == "RESOURCE_RESTRICTED") {
     Redemption locked = refused(Redemption::Status::licence_locked, why);
-    locked.log.back() = {LogLine::Level::error,
-                         "magic_link: verify: Directus refused the session: its licence is locked "
-                         "(more users with app access than its seats allow); the link stays usable"};
+    locked.log.back() = {
+        LogLine::Level::error,
+        "magic_link: verify: Directus refused the session: its licence is locked "
+        "(more users with app access than its seats allow); the link stays usable"};
     return locked;
   }
   if (error.code() == "USER_SUSPENDED") return refused(Redemption::Status::user_suspended, why);
@@ -194,9 +195,9 @@ Outcome api_answer(Redemption redemption) {
       outcome.response = json_failure(403, "Your account is suspended", "USER_SUSPENDED");
       break;
     case Redemption::Status::licence_locked:
-      outcome.response = json_failure(
-          503, "Sign-in is unavailable: the site's Directus licence is locked",
-          "RESOURCE_RESTRICTED");
+      outcome.response =
+          json_failure(503, "Sign-in is unavailable: the site's Directus licence is locked",
+                       "RESOURCE_RESTRICTED");
       break;
     case Redemption::Status::unavailable:
       outcome.failure = redemption.failure;

@@ -62,8 +62,8 @@ Response tfa_setup_page(const Settings& settings, const Templates& templates) {
                {"link_text", "Set up two-factor authentication"}});
 }
 
-Response request_page(const Settings& settings, const Templates& templates,
-                      std::string_view action, std::string_view return_to) {
+Response request_page(const Settings& settings, const Templates& templates, std::string_view action,
+                      std::string_view return_to) {
   TemplateValues values = {{"title", "Sign in"},
                            {"notice", "yes"},
                            {"heading", "Sign in to " + settings.site_name},

@@ -30,8 +30,8 @@ Response tfa_setup_page(const Settings& settings, const Templates& templates);
 
 // The sign-in form: an email field that posts to `action`, with `return_to` (a checked return
 // target) carried along.
-Response request_page(const Settings& settings, const Templates& templates,
-                      std::string_view action, std::string_view return_to = {});
+Response request_page(const Settings& settings, const Templates& templates, std::string_view action,
+                      std::string_view return_to = {});
 
 // "Signed in as EMAIL" (the Directus user `user_id`).
 Response account_page(const Settings& settings, const Templates& templates, std::string_view email,

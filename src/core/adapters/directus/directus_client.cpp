@@ -145,8 +145,8 @@ DirectusSession DirectusClient::refresh(const SessionRow& row, SessionMode mode)
                        cookie.empty() ? nullptr : &cookie);
   DirectusSession session;
   session.access_token = string_field(answer.data, "access_token");
-  const bool credential = mode == SessionMode::session ? !answer.set_cookies.empty()
-                                                       : !session.access_token.empty();
+  const bool credential =
+      mode == SessionMode::session ? !answer.set_cookies.empty() : !session.access_token.empty();
   if (!credential) {
     throw BackendError(Backend::directus, "refresh", "no session in the answer", false, false);
   }
@@ -160,8 +160,8 @@ DirectusSession DirectusClient::refresh(const SessionRow& row, SessionMode mode)
 }
 
 void DirectusClient::logout(const std::string& cookie, SessionMode mode) {
-  const std::string body = mode == SessionMode::session ? R"({"mode":"session"})"
-                                                        : R"({"mode":"cookie"})";
+  const std::string body =
+      mode == SessionMode::session ? R"({"mode":"session"})" : R"({"mode":"cookie"})";
   CurlSlist headers(curl_slist_append(nullptr, "Content-Type: application/json"));
   call("logout", base_url_ + "/auth/logout", &body, headers.get(), &cookie);
 }

@@ -252,8 +252,8 @@ std::optional<std::string> PgLinkStore::user_email(const std::string& user_id) {
 std::optional<SessionOwner> PgLinkStore::find_session(const std::string& session_token) {
   const PgResult result = ready().run("find_session", kFindSession, {session_token});
   if (result.rows() == 0) return std::nullopt;
-  SessionOwner owner{result.text(0, 0), result.text(0, 1), result.text(0, 2), {},
-                     result.text(0, 3) == "t"};
+  SessionOwner owner{
+      result.text(0, 0), result.text(0, 1), result.text(0, 2), {}, result.text(0, 3) == "t"};
   std::string chain = result.text(0, 4);
   for (size_t start = 0; start < chain.size();) {
     const size_t comma = std::min(chain.find(',', start), chain.size());
