@@ -95,6 +95,38 @@ sub audit_reason {
     return $row ? $row->{email_error} // 'issued' : 'no row';
 }
 
+subtest 'users of an SSO provider get links only with magic_link_allow_sso_users on' => sub {
+    my $sso = create_user(email => 'sso@example.com', role => $role);
+    sql_do(q{UPDATE directus_users SET provider = 'keycloak' WHERE id = ?}, $sso);
+    start_nginx();
+    reset_limits();
+    clear_mail();
+    is generate('sso@example.com')->{content}, $ACCEPTED, 'the uniform answer';
+    is audit_reason('sso@example.com'), 'Provider not allowed', "audit row says 'Provider not allowed'";
+    ok !wait_for_mails('sso@example.com', 1, 1), 'and no mail';
+    start_nginx(http => 'magic_link_allow_sso_users on;');
+    is generate('sso@example.com')->{status}, 200, 'with magic_link_allow_sso_users on';
+    is scalar wait_for_mails('sso@example.com', 1), 1, 'the SSO user gets a link';
+};
+
+subtest 'the extension\'s table semantics: superseded and refused rows are used' => sub {
+    start_nginx();
+    reset_limits();
+    my $first = issue_link('jane.doe@example.com');
+    my $second = issue_link('jane.doe@example.com');
+    my ($old) = @{ sql('SELECT used, email_error FROM extension_magic_link WHERE token = ?', token_hash($first)) };
+    is $old->{used}, 1, 'a superseded link is used = true';
+    is $old->{email_error}, 'Superseded by new token', 'with the extension\'s text';
+    my ($new) = @{ sql('SELECT used, email_error FROM extension_magic_link WHERE token = ?', token_hash($second)) };
+    is $new->{used}, 0, 'the newest link is not used';
+    generate('nobody-at-all@example.com');
+    wait_for_requests();
+    my ($refusal) = @{ sql(q{SELECT used, email_error FROM extension_magic_link WHERE email = ?
+                             ORDER BY id DESC LIMIT 1}, 'nobody-at-all@example.com') };
+    is $refusal->{used}, 1, 'a refusal row is used = true';
+    is $refusal->{email_error}, 'User not found', 'with its reason';
+};
+
 subtest 'accounts with admin access get no link by default, however Directus grants it' => sub {
     start_nginx();
     reset_limits();

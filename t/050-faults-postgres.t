@@ -9,7 +9,8 @@ use Test::More;
 my $email = 'faults@example.com';
 # One worker, so the static location shares the event loop with the stuck requests.
 start_nginx(http => 'magic_link_postgres_timeout 1s;',
-            server => 'location /magic-link-ui { magic_link ui; }');
+            server => 'location /magic-link-ui { magic_link ui; }
+        location /private/ { magic_link_require on; root /nonexistent; }');
 reset_limits();
 create_user(email => $email);
 
@@ -51,6 +52,26 @@ subtest 'browser locations answer pages, the API JSON, while PostgreSQL is stuck
     json_ok(generate('faults@example.com'), 503, 'stopped: the API');
     services('start', 'postgres');
     recovers_ok sub { generate('faults@example.com')->{status} == 200 }, 'service resumes';
+};
+
+subtest 'the gate fails closed: 503, a page for browsers and JSON for the rest' => sub {
+    # A cookie the gate has not seen: it must look at Directus' sessions.
+    my $gated = sub {
+        my ($accept) = @_;
+        request('GET', '/private/x', headers => { Accept => $accept,
+                                                  Cookie => 'directus_refresh_token=' . ('r' x 64) });
+    };
+    my $locker = lock_table('directus_sessions');
+    page_ok($gated->('text/html'), 503, 'stuck: a browser');
+    json_ok($gated->('application/json'), 503, 'stuck: an API client');
+    $locker->rollback;
+    services('stop', 'postgres');
+    page_ok($gated->('text/html'), 503, 'stopped: a browser');
+    json_ok($gated->('application/json'), 503, 'stopped: an API client');
+    services('start', 'postgres');
+    recovers_ok sub { $gated->('text/html')->{status} == 302 }, 'once back: sent to sign in';
+    like error_log_since(0), qr/magic_link: gate failed: postgres unavailable: (prepare )?find_session: /,
+        'a greppable line';
 };
 
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';

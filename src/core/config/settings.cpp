@@ -407,6 +407,10 @@ const std::vector<SettingSpec>& spec_table() {
        "Where the gate sends a browser that is not signed in, with the original path as `return`. "
        "Default: the first `magic_link ui` location.",
        Scope::Any, false, false, FIELD_READER(read_target(a, s.sign_in_url)), nullptr},
+      {"magic_link_allow_sso_users", "MAGIC_LINK_ALLOW_SSO_USERS", "off",
+       "on: users who sign in to Directus through an SSO provider (provider not `default`) may "
+       "also sign in by link. off: they get no link (audit reason `Provider not allowed`).",
+       Scope::Any, false, false, FIELD_READER(read_bool(a, s.allow_sso_users)), nullptr},
       {"magic_link_templates", "MAGIC_LINK_TEMPLATES_DIR", "",
        "Folder of the mail and page templates. Default: the templates installed with the module.",
        Scope::Any, false, false, FIELD_READER(read_absolute_path(a, s.templates_dir)), nullptr},

@@ -84,6 +84,7 @@ struct Settings {
   std::string after_login_url;
   bool api_get_redeems = true;
   bool allow_admin = false;
+  bool allow_sso_users = false;  // users whose Directus provider is not `default`
   std::string templates_dir;
   BrowserSession browser_session = BrowserSession::cookie;
   bool require_session = false;  // the location gate

@@ -38,6 +38,8 @@ const char* describe(RequestOutcome outcome) {
       return "no mail: role not allowed";
     case RequestOutcome::admin_refused:
       return "no mail: admin access (magic_link_allow_admin is off)";
+    case RequestOutcome::provider_refused:
+      return "no mail: an SSO provider's user (magic_link_allow_sso_users is off)";
   }
   return "unknown outcome";
 }

@@ -87,6 +87,7 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
   record.allowed_roles = settings.allowed_roles;
   record.disallowed_roles = settings.disallowed_roles;
   record.allow_admin = settings.allow_admin;
+  record.allow_sso_users = settings.allow_sso_users;
   record.email_rate_limited = !verdict.email.allowed;
   record.after_login_url = request.after_login_url;
   record.sealed_mail = sealer.seal(serialize(mail));

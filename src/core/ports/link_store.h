@@ -20,11 +20,13 @@ enum class RequestOutcome {
   inactive_user,
   role_refused,
   admin_refused,
+  provider_refused,
 };
 
 inline constexpr RequestOutcome kRequestOutcomes[] = {
-    RequestOutcome::issued,        RequestOutcome::rate_limited, RequestOutcome::unknown_user,
-    RequestOutcome::inactive_user, RequestOutcome::role_refused, RequestOutcome::admin_refused,
+    RequestOutcome::issued,           RequestOutcome::rate_limited, RequestOutcome::unknown_user,
+    RequestOutcome::inactive_user,    RequestOutcome::role_refused, RequestOutcome::admin_refused,
+    RequestOutcome::provider_refused,
 };
 
 constexpr const char* outcome_name(RequestOutcome outcome) {
@@ -41,6 +43,8 @@ constexpr const char* outcome_name(RequestOutcome outcome) {
       return "role_refused";
     case RequestOutcome::admin_refused:
       return "admin_refused";
+    case RequestOutcome::provider_refused:
+      return "provider_refused";
   }
   return "unknown";
 }
@@ -63,6 +67,7 @@ struct LinkRequestRecord {
   std::vector<std::string> allowed_roles;
   std::vector<std::string> disallowed_roles;
   bool allow_admin = false;
+  bool allow_sso_users = false;
   bool email_rate_limited = false;
   std::string after_login_url;
   std::string sealed_mail;  // the rendered message, encrypted; stored only when issued

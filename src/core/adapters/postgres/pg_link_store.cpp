@@ -21,9 +21,10 @@ struct Migration {
 constexpr const char* kEnqueue = R"sql(
 INSERT INTO extension_magic_link_pending (email, ip_address, user_agent, token_hash, expires_at,
   rate_limited, allowed_roles, disallowed_roles, allow_admin, after_login_url, sealed_mail,
-  created_at)
+  created_at, allow_sso_users)
 VALUES ($1, $2, $3, $4, (now() AT TIME ZONE 'utc') + make_interval(mins => $5::integer),
-        $6::boolean, $7::text[], $8::text[], $9::boolean, $10, $11, now() AT TIME ZONE 'utc')
+        $6::boolean, $7::text[], $8::text[], $9::boolean, $10, $11, now() AT TIME ZONE 'utc',
+        $12::boolean)
 )sql";
 
 constexpr const char* kProcess = "SELECT extension_magic_link_process($1::integer)";
@@ -163,11 +164,12 @@ PgConnection& PgLinkStore::ready() {
 }
 
 void PgLinkStore::enqueue_link_request(const LinkRequestRecord& r) {
-  ready().run("enqueue", kEnqueue,
-              {r.email, r.client_ip, r.user_agent, r.token_hash,
-               std::to_string(r.expiration_minutes), r.email_rate_limited ? "true" : "false",
-               text_array(r.allowed_roles), text_array(r.disallowed_roles),
-               r.allow_admin ? "true" : "false", r.after_login_url, r.sealed_mail});
+  ready().run(
+      "enqueue", kEnqueue,
+      {r.email, r.client_ip, r.user_agent, r.token_hash, std::to_string(r.expiration_minutes),
+       r.email_rate_limited ? "true" : "false", text_array(r.allowed_roles),
+       text_array(r.disallowed_roles), r.allow_admin ? "true" : "false", r.after_login_url,
+       r.sealed_mail, r.allow_sso_users ? "true" : "false"});
 }
 
 std::vector<RequestOutcome> PgLinkStore::process_link_requests(int limit) {
