@@ -73,6 +73,7 @@ void refuses_hostile_redirects(void**) {
   const char* hostile[] = {
       "https://evil.com/auth",
       "//evil.com/auth",
+      "https://app.example.com//auth/x",  // an empty segment: merged by nginx, not by others
       "https://app.example.com.evil.com/auth",
       "https://app.example.com@evil.com/auth",
       "https://evil.com\\@app.example.com/auth",

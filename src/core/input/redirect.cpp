@@ -46,6 +46,9 @@ std::optional<std::string> allowed_redirect(std::string_view text, const Setting
       std::any_of(url->host.begin(), url->host.end(), [](unsigned char c) { return c >= 0x80; })) {
     return std::nullopt;
   }
+  // An empty segment ("//") is merged by nginx but kept by other servers and by browsers: the
+  // same URL would be under the prefix for one and not for the other.
+  if (url->path.find("//") != std::string::npos) return std::nullopt;
   const auto path = routed_path(url->path);
   if (!path) return std::nullopt;
   // A token already in the query would put two in the mailed link; a frontend reading the first

@@ -23,8 +23,9 @@ bool query_names_token(std::string_view query);
 // The normalised URL when `text` is an http(s) URL whose origin equals an allowed one and whose
 // routed path lies under that entry's path prefix ("/app" allows "/app" and "/app/x", not
 // "/apple"), and which does not route into one of `settings.module_locations` (whatever the
-// allow-list says). URLs with user info, a fragment, a non-ASCII host, a token field or an
-// ambiguous path (see routed_path) are refused: the token is appended as a query parameter.
+// allow-list says). URLs with user info, a fragment, a non-ASCII host, a token field, an empty
+// path segment or an ambiguous path (see routed_path) are refused: the token is appended as a query
+// parameter.
 std::optional<std::string> allowed_redirect(std::string_view text, const Settings& settings);
 
 // Where a browser the gate sent to sign in returns: `text` when it is a path on this site with
