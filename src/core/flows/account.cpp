@@ -55,20 +55,19 @@ Outcome sign_out(const Settings& settings, const GateCookies& cookies, const Acc
                     "",
                     {{"Location", paths.sign_in}, {"Cache-Control", "no-store"}}};
   Outcome outcome{{}, {{LogLine::Level::info, "magic_link: sign-out"}}};
-  try {
-    if (!cookies.session_jwt.empty()) {
-      backends.directus.logout(std::string(kDirectusCookies[0]) + "=" + cookies.session_jwt,
-                               SessionMode::session);
+  const std::pair<const std::string*, SessionMode> sessions[] = {
+      {&cookies.session_jwt, SessionMode::session}, {&cookies.refresh_token, SessionMode::cookie}};
+  for (size_t i = 0; i < std::size(sessions); ++i) {
+    const auto& [value, mode] = sessions[i];
+    if (value->empty()) continue;
+    try {
+      backends.directus.logout(std::string(kDirectusCookies[i]) + "=" + *value, mode);
+    } catch (const DirectusRefused& error) {  // no such session left: signed out all the same
+      outcome.log.push_back(
+          {LogLine::Level::info, std::string("magic_link: sign-out: Directus: ") + error.what()});
+    } catch (const BackendError& error) {
+      return unavailable(error.failure(), "sign-out");
     }
-    if (!cookies.refresh_token.empty()) {
-      backends.directus.logout(std::string(kDirectusCookies[1]) + "=" + cookies.refresh_token,
-                               SessionMode::cookie);
-    }
-  } catch (const DirectusRefused& error) {  // no such session left: signed out all the same
-    outcome.log.push_back(
-        {LogLine::Level::info, std::string("magic_link: sign-out: Directus: ") + error.what()});
-  } catch (const BackendError& error) {
-    return unavailable(error.failure(), "sign-out");
   }
   // Directus' own clearing lines keep a Max-Age; these expire both cookies at once.
   for (const char* name : kDirectusCookies) {
