@@ -143,6 +143,32 @@ subtest 'the browser page: GET never spends the link, the POST signs in with a c
     like $again->{content}, qr/name="email"/, 'with a form to request a new link';
 };
 
+subtest 'PKCE: a link asked for with a code_challenge redeems only with its code_verifier' => sub {
+    start_nginx();
+    reset_limits();
+    my $verifier = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+    my $challenge = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';  # RFC 7636, appendix B
+    my $token = issue_link('ada@example.com', code_challenge => $challenge, code_challenge_method => 'S256');
+    my $verify = sub { post_json('/magic-link-api/verify', encode_json({ token => $token, @_ })) };
+    is $verify->()->{status}, 401, 'the token alone: 401';
+    is $verify->(code_verifier => 'x' x 43)->{status}, 401, 'a wrong verifier: 401';
+    is request('GET', "/magic-link/verify?token=$token")->{status}, 401,
+        'the browser page cannot redeem it either';
+    my $good = $verify->(code_verifier => $verifier);
+    is $good->{status}, 200, 'the token with its verifier: 200';
+    is decode_json($good->{content})->{data}{user}{email}, 'ada@example.com', 'the user';
+    is $verify->(code_verifier => $verifier)->{status}, 401, 'once only';
+
+    my $plain = issue_link('ada@example.com');
+    is request('GET', "/magic-link-api/verify?token=$plain")->{status}, 200,
+        'without a challenge the contract is unchanged';
+    for my $bad ([code_challenge => 'short'], [code_challenge => $challenge, code_challenge_method => 'plain'],
+                 [code_challenge_method => 'S256'], [code_challenge => [$challenge]]) {
+        my $response = generate('ada@example.com', @$bad);
+        is $response->{status}, 400, "generate with @{[ encode_json({ @$bad }) ]}: 400";
+    }
+};
+
 subtest 'hostile redirectUrl values are refused' => sub {
     start_nginx(http => 'magic_link_redirect_allow https://app.example.com/auth;');
     reset_limits();

@@ -76,9 +76,13 @@ std::optional<std::string> body_text(ngx_http_request_t* r) {
   return text;
 }
 
+std::string query_field(ngx_http_request_t* r, std::string_view name) {
+  const Field field = form_field(view(r->args), name);
+  return field.state == Field::State::text ? field.value : std::string();
+}
+
 std::string query_token(ngx_http_request_t* r) {
-  const Field token = form_field(view(r->args), "token");
-  return token.state == Field::State::text ? token.value : std::string();
+  return query_field(r, "token");
 }
 
 Client client_of(ngx_http_request_t* r) {
@@ -161,8 +165,10 @@ void generate(ngx_http_request_t* r, BodyFormat format, const std::string& body)
   request_link_then(r, format, body, /*as_page=*/false);
 }
 
-RedeemRequest redeem_request(ngx_http_request_t* r, std::string token, std::string otp) {
-  return {std::move(token), std::move(otp), client_of(r), std::string(header(r, "Origin"))};
+RedeemRequest redeem_request(ngx_http_request_t* r, std::string token, std::string otp,
+                             std::string code_verifier) {
+  return {std::move(token), std::move(otp), std::move(code_verifier), client_of(r),
+          std::string(header(r, "Origin"))};
 }
 
 // The token and one-time password a redeeming POST carries (JSON or form).
@@ -171,7 +177,7 @@ RedeemRequest posted_redemption(ngx_http_request_t* r, const std::optional<Reque
     const Field field = body ? body->field(name) : Field{};
     return field.state == Field::State::text ? field.value : std::string();
   };
-  return redeem_request(r, text("token"), text("otp"));
+  return redeem_request(r, text("token"), text("otp"), text("code_verifier"));
 }
 
 std::function<Outcome()> api_redemption(ngx_http_request_t* r, RedeemRequest request) {
@@ -200,7 +206,9 @@ ngx_int_t serve_api(ngx_http_request_t* r) {
     if (r->method & NGX_HTTP_POST) return read_body<api_verify>(r);
     if ((r->method & NGX_HTTP_GET) && get_redeems) {
       if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-      return offload_from_handler(r, api_redemption(r, redeem_request(r, query_token(r), "")));
+      return offload_from_handler(
+          r, api_redemption(
+                 r, redeem_request(r, query_token(r), "", query_field(r, "code_verifier"))));
     }
     return refuse_method(r, get_redeems ? "GET, POST" : "POST");
   }

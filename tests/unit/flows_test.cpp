@@ -119,7 +119,7 @@ struct World {
   Outcome request(const std::string& email) {
     return request_link(
         settings, templates, sealer,
-        {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}, settings.after_login_url},
+        {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}, settings.after_login_url, ""},
         backends());
   }
 };
@@ -201,7 +201,7 @@ void a_failed_backend_is_a_value_naming_backend_and_step(void**) {
 const std::string kToken = "abcdefghijabcdefghijabcdefghijabcdefghij123";
 
 void redeem(World& world, Redemption& out, const std::string& otp = "") {
-  out = redeem_link(world.settings, {kToken, otp, {"1.2.3.4", "ua"}, ""}, SessionMode::json,
+  out = redeem_link(world.settings, {kToken, otp, "", {"1.2.3.4", "ua"}, ""}, SessionMode::json,
                     world.backends());
 }
 

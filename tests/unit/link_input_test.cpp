@@ -126,6 +126,23 @@ void refuses_hostile_redirects(void**) {
   }
 }
 
+void pkce_challenges_are_rfc_7636_s256_and_bind_the_link(void**) {
+  // RFC 7636, appendix B.
+  assert_string_equal(pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").c_str(),
+                      "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+  assert_true(looks_like_code_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+  assert_false(looks_like_code_verifier("too-short"));
+  assert_false(looks_like_code_verifier(std::string(129, 'a')));
+  assert_false(looks_like_code_verifier(std::string(43, '/')));
+  assert_true(looks_like_code_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+  assert_false(looks_like_code_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"));
+  const std::string secret = "0123456789abcdef0123456789abcdef", token = new_token();
+  assert_string_equal(link_hash(secret, token, "").c_str(), keyed_hash(secret, token).c_str());
+  assert_string_not_equal(
+      link_hash(secret, token, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").c_str(),
+      keyed_hash(secret, token).c_str());
+}
+
 void return_targets_are_paths_on_this_site_only(void**) {
   for (const char* good :
        {"/", "/admin/content", "/a/b?x=1&y=%20two", "/%C3%A9t%C3%A9", "/a/../b"}) {
@@ -220,6 +237,7 @@ GroupResult run_link_input_tests() {
       cmocka_unit_test(refuses_hostile_redirects),
       cmocka_unit_test(routes_paths_as_nginx_does),
       cmocka_unit_test(return_targets_are_paths_on_this_site_only),
+      cmocka_unit_test(pkce_challenges_are_rfc_7636_s256_and_bind_the_link),
       cmocka_unit_test(appends_the_token_as_a_query_parameter),
       cmocka_unit_test(reads_json_and_form_bodies),
       cmocka_unit_test(flags_broken_and_ambiguous_bodies),

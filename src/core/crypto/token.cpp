@@ -1,7 +1,5 @@
 #include "core/crypto/token.h"
 
-#include "core/crypto/encoding.h"
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -10,6 +8,8 @@
 #include <algorithm>
 #include <stdexcept>
 #include <vector>
+
+#include "core/crypto/encoding.h"
 
 namespace magic_link {
 namespace {
@@ -63,6 +63,33 @@ std::string keyed_hash(std::string_view secret, std::string_view text) {
   const std::string digest = hmac_sha256(secret, text);
   return lower_hex(reinterpret_cast<const unsigned char*>(digest.data()),
                    static_cast<unsigned int>(digest.size()));
+}
+
+std::string link_hash(std::string_view secret, std::string_view token,
+                      std::string_view code_challenge) {
+  if (code_challenge.empty()) return keyed_hash(secret, token);
+  return keyed_hash(secret, std::string(token) + ":pkce:" + std::string(code_challenge));
+}
+
+std::string pkce_challenge(std::string_view code_verifier) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(code_verifier.data(), code_verifier.size(), digest, &length, EVP_sha256(),
+                 nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return base64url(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+bool looks_like_code_verifier(std::string_view text) {
+  return text.size() >= 43 && text.size() <= 128 &&
+         std::all_of(text.begin(), text.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+         });
+}
+
+bool looks_like_code_challenge(std::string_view text) {
+  return looks_like_token(text);  // 32 bytes in base64url, as a link token
 }
 
 std::string sha256_hex(std::string_view text) {

@@ -82,8 +82,14 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
     if (!looks_like_token(request.token)) {
       return count_failure(Redemption::Status::invalid, "malformed token");
     }
+    const std::string& verifier = request.code_verifier;
+    if (!verifier.empty() && !looks_like_code_verifier(verifier)) {
+      return count_failure(Redemption::Status::invalid, "malformed PKCE code_verifier");
+    }
 
-    const std::string hash = keyed_hash(settings.secret, request.token);
+    // A link asked for with a PKCE challenge is found only with its verifier.
+    const std::string hash =
+        link_hash(settings.secret, request.token, verifier.empty() ? "" : pkce_challenge(verifier));
     LinkClaim claim{hash,
                     request.client.ip,
                     request.client.user_agent,

@@ -37,6 +37,7 @@ struct Redemption {
 struct RedeemRequest {
   std::string token;
   std::string otp;
+  std::string code_verifier;  // PKCE: needed when the link was asked for with a code_challenge
   Client client;
   std::string origin;
 };

@@ -15,6 +15,8 @@ constexpr std::string_view kAccepted =
 constexpr std::string_view kInvalidEmail = "Please provide a valid email address";
 constexpr std::string_view kInvalidRedirect = "The redirectUrl is not allowed";
 constexpr std::string_view kInvalidBody = "The request body is not valid JSON";
+constexpr std::string_view kInvalidChallenge =
+    "The code_challenge must be an S256 challenge (43 base64url characters)";
 
 Response accepted() {
   const nlohmann::ordered_json body = {{"success", true}, {"message", kAccepted}};
@@ -51,6 +53,15 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
     if (!allowed) return refuse(kInvalidRedirect, "redirectUrl not on the allow-list");
     link_base = std::move(*allowed);
   }
+  // PKCE: S256 only ("plain" would put the verifier itself in the request).
+  const Field& challenge = fields->code_challenge;
+  const Field& method = fields->code_challenge_method;
+  if (challenge.state == Field::State::invalid || method.state == Field::State::invalid ||
+      (challenge.state == Field::State::text && !looks_like_code_challenge(challenge.value)) ||
+      (method.state == Field::State::text &&
+       (method.value != "S256" || challenge.state != Field::State::text))) {
+    return refuse(kInvalidChallenge, "malformed PKCE code_challenge");
+  }
   // A return path that is not safe is dropped, not refused: the person still gets a link.
   std::string after_login_url = settings.after_login_url;
   if (fields->return_to.state == Field::State::text) {
@@ -59,7 +70,7 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
     }
   }
   return LinkRequest{std::move(*email), std::move(link_base), std::move(client),
-                     std::move(after_login_url)};
+                     std::move(after_login_url), challenge.value};
 }
 
 Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
@@ -82,7 +93,7 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
   record.email = request.email;
   record.client_ip = request.client.ip;
   record.user_agent = request.client.user_agent;
-  record.token_hash = keyed_hash(settings.secret, token);
+  record.token_hash = link_hash(settings.secret, token, request.code_challenge);
   record.expiration_minutes = settings.expiration_minutes;
   record.allowed_roles = settings.allowed_roles;
   record.disallowed_roles = settings.disallowed_roles;

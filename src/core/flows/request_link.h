@@ -24,6 +24,7 @@ struct LinkRequest {
   std::string link_base;  // an allowed redirectUrl, else public URL + verify endpoint
   Client client;
   std::string after_login_url;  // where the verify page sends the browser once signed in
+  std::string code_challenge;   // PKCE S256: verify then needs the matching code_verifier
 };
 
 // Checks the body without touching a backend: a 400 answer, or a request worth running.

@@ -68,7 +68,8 @@ Field RequestBody::field(std::string_view name) const {
 std::optional<LinkRequestFields> parse_link_request(BodyFormat format, std::string_view text) {
   const auto body = RequestBody::parse(format, text);
   if (!body) return std::nullopt;
-  return LinkRequestFields{body->field("email"), body->field("redirectUrl"), body->field("return")};
+  return LinkRequestFields{body->field("email"), body->field("redirectUrl"), body->field("return"),
+                           body->field("code_challenge"), body->field("code_challenge_method")};
 }
 
 }  // namespace magic_link

@@ -36,7 +36,9 @@ class RequestBody {
 struct LinkRequestFields {
   Field email;
   Field redirect_url;
-  Field return_to;  // `return`: where the gate's sign-in page sends the browser afterwards
+  Field return_to;       // `return`: where the gate's sign-in page sends the browser afterwards
+  Field code_challenge;  // PKCE (RFC 7636), S256 only
+  Field code_challenge_method;
 };
 
 std::optional<LinkRequestFields> parse_link_request(BodyFormat format, std::string_view body);
