@@ -12,7 +12,7 @@ namespace magic_link {
 
 // What became of an accepted link request. The store reports it by name; each refusal's
 // `email_error` text, as the extension wrote it into the audit row, is defined beside the SQL
-// that decides it (extension_magic_link_email_error in sql/002_functions.sql).
+// that decides it (extension_magic_link_email_error in sql/003_outcomes.sql).
 enum class RequestOutcome {
   issued,
   rate_limited,

@@ -1,8 +1,10 @@
--- The extension's table semantics: superseded links and refusal rows are `used = true` (with the
--- extension's email_error texts), so operators' queries on `used` keep meaning "no longer
--- redeemable". Rows written before are left as they are (a migration runs under the module's
--- statement timeout; the README shows the UPDATE for them). And users of an SSO provider get
--- links only with magic_link_allow_sso_users on (refusal `Provider not allowed`).
+-- What became of an accepted request is reported by name (RequestOutcome in
+-- src/core/ports/link_store.h); the extension's email_error text of each refusal, which
+-- operators' queries read in the audit row, is defined once, here. As the extension did,
+-- superseded links and refusal rows are `used = true`, so queries on `used` keep meaning "no
+-- longer redeemable" (rows written before are left as they are: a migration runs under the
+-- module's statement timeout; the README shows the UPDATE for them). Users of an SSO provider
+-- get links only with magic_link_allow_sso_users on (refusal `Provider not allowed`).
 ALTER TABLE extension_magic_link_pending
   ADD COLUMN IF NOT EXISTS allow_sso_users boolean NOT NULL DEFAULT false;
 
@@ -33,6 +35,7 @@ DECLARE
   is_admin boolean;
   refusal text;
   link_id integer;
+  born_superseded boolean;
 BEGIN
   -- Over its limit, an address gets the same row whoever it belongs to, and nobody is looked
   -- up: the work after the answer (which shares the machine with the next answers) is the same.
@@ -69,19 +72,19 @@ BEGIN
          email_error = extension_magic_link_email_error('superseded')
    WHERE email = p.email AND token <> '' AND NOT used AND superseded_at IS NULL
      AND created_at <= p.created_at;
+  -- A link left valid here belongs to a newer request (workers may take requests out of
+  -- order): this one is born superseded, marked so the way the extension marks it.
+  born_superseded := EXISTS (SELECT 1 FROM extension_magic_link AS l
+                              WHERE l.email = p.email AND l.token <> '' AND NOT l.used
+                                AND l.superseded_at IS NULL);
   INSERT INTO extension_magic_link (email, token, expires_at, ip_address, user_agent, used,
-                                    created_at, user_id, after_login_url, superseded_at)
-  SELECT p.email, p.token_hash, p.expires_at, p.ip_address, p.user_agent, false, p.created_at,
-         found_id, p.after_login_url,
-         CASE WHEN EXISTS (SELECT 1 FROM extension_magic_link AS l
-                            WHERE l.email = p.email AND l.token <> '' AND NOT l.used
-                              AND l.superseded_at IS NULL) THEN now_utc END
+                                    created_at, user_id, after_login_url, superseded_at,
+                                    email_error)
+  VALUES (p.email, p.token_hash, p.expires_at, p.ip_address, p.user_agent, born_superseded,
+          p.created_at, found_id, p.after_login_url,
+          CASE WHEN born_superseded THEN now_utc END,
+          CASE WHEN born_superseded THEN extension_magic_link_email_error('superseded') END)
   RETURNING id INTO link_id;
-  -- Issued after a newer request's link (workers may take requests out of order): born
-  -- superseded, and marked so the way the extension marks it.
-  UPDATE extension_magic_link
-     SET used = true, email_error = extension_magic_link_email_error('superseded')
-   WHERE id = link_id AND superseded_at IS NOT NULL;
   INSERT INTO extension_magic_link_outbox (link_id, sealed_mail, next_attempt_at, created_at)
   VALUES (link_id, p.sealed_mail, now_utc, now_utc);
   RETURN 'issued';
