@@ -12,6 +12,7 @@
 #include "nginx/request_fields.h"
 #include "nginx/responses.h"
 #include "nginx/session_cache.h"
+#include "nginx/variables.h"
 
 namespace magic_link::ngx {
 namespace {
@@ -195,15 +196,7 @@ ngx_int_t identity_variable(ngx_http_request_t* r, ngx_http_variable_value_t* v,
     return NGX_OK;
   }
   const SessionOwner& owner = *state->admitted;
-  const std::string& value = data == 0 ? owner.user_id : data == 1 ? owner.email : owner.role;
-  const ngx_str_t copied = copy(r->pool, value);
-  if (copied.data == nullptr) return NGX_ERROR;
-  v->data = copied.data;
-  v->len = copied.len;
-  v->valid = 1;
-  v->no_cacheable = 0;
-  v->not_found = 0;
-  return NGX_OK;
+  return set_variable(r, v, data == 0 ? owner.user_id : data == 1 ? owner.email : owner.role);
 } catch (const std::exception&) {
   return NGX_ERROR;
 }

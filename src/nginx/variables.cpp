@@ -10,19 +10,24 @@ namespace {
 
 ngx_int_t masked_request(ngx_http_request_t* r, ngx_http_variable_value_t* v, uintptr_t) noexcept
     try {
-  const ngx_str_t masked = copy(r->pool, mask_tokens(view(r->request_line)));
-  if (masked.data == nullptr) return NGX_ERROR;
-  v->data = masked.data;
-  v->len = masked.len;
-  v->valid = 1;
-  v->no_cacheable = 0;
-  v->not_found = 0;
-  return NGX_OK;
+  return set_variable(r, v, mask_tokens(view(r->request_line)));
 } catch (const std::exception&) {
   return NGX_ERROR;
 }
 
 }  // namespace
+
+ngx_int_t set_variable(ngx_http_request_t* r, ngx_http_variable_value_t* v,
+                       std::string_view value) {
+  const ngx_str_t copied = copy(r->pool, value);
+  if (copied.data == nullptr) return NGX_ERROR;
+  v->data = copied.data;
+  v->len = copied.len;
+  v->valid = 1;
+  v->no_cacheable = 0;
+  v->not_found = 0;
+  return NGX_OK;
+}
 
 ngx_int_t add_variables(ngx_conf_t* cf) noexcept {
   ngx_str_t name = ngx_string("magic_link_request");

@@ -17,13 +17,13 @@ namespace {
 constexpr size_t kTokenBytes = 32;
 constexpr size_t kTokenLength = 43;  // base64url of 32 bytes, unpadded
 
-std::string lower_hex(const unsigned char* bytes, unsigned int length) {
+std::string lower_hex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[bytes[i] >> 4];
-    hex += kHex[bytes[i] & 0xf];
+  hex.reserve(2 * bytes.size());
+  for (const unsigned char byte : bytes) {
+    hex += kHex[byte >> 4];
+    hex += kHex[byte & 0xf];
   }
   return hex;
 }
@@ -60,9 +60,7 @@ std::string hmac_sha256(std::string_view secret, std::string_view text) {
 }
 
 std::string keyed_hash(std::string_view secret, std::string_view text) {
-  const std::string digest = hmac_sha256(secret, text);
-  return lower_hex(reinterpret_cast<const unsigned char*>(digest.data()),
-                   static_cast<unsigned int>(digest.size()));
+  return lower_hex(hmac_sha256(secret, text));
 }
 
 std::string link_hash(std::string_view secret, std::string_view token,
@@ -72,13 +70,7 @@ std::string link_hash(std::string_view secret, std::string_view token,
 }
 
 std::string pkce_challenge(std::string_view code_verifier) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(code_verifier.data(), code_verifier.size(), digest, &length, EVP_sha256(),
-                 nullptr) != 1) {
-    throw std::runtime_error("SHA-256 failed");
-  }
-  return base64url(std::string_view(reinterpret_cast<const char*>(digest), length));
+  return base64url(sha256(code_verifier));
 }
 
 bool looks_like_code_verifier(std::string_view text) {
@@ -92,13 +84,17 @@ bool looks_like_code_challenge(std::string_view text) {
   return looks_like_token(text);  // 32 bytes in base64url, as a link token
 }
 
-std::string sha256_hex(std::string_view text) {
+std::string sha256(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
     throw std::runtime_error("SHA-256 failed");
   }
-  return lower_hex(digest, length);
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+std::string sha256_hex(std::string_view text) {
+  return lower_hex(sha256(text));
 }
 
 bool same_secret(std::string_view a, std::string_view b) {

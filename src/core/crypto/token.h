@@ -32,6 +32,9 @@ std::string pkce_challenge(std::string_view code_verifier);
 bool looks_like_code_verifier(std::string_view text);
 bool looks_like_code_challenge(std::string_view text);
 
+// SHA-256(text), the raw 32 bytes.
+std::string sha256(std::string_view text);
+
 // SHA-256(text) in lower-case hex: how a checked 2FA secret is named to the database.
 std::string sha256_hex(std::string_view text);
 

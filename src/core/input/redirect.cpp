@@ -73,11 +73,7 @@ std::optional<std::string> return_target(std::string_view text) {
     const auto c = static_cast<unsigned char>(text[i]);
     if (c <= ' ' || c >= 0x7f || c == '\\' || c == '#') return std::nullopt;
     if (c == '%') {
-      if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
-          !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
-        return std::nullopt;
-      }
-      const int byte = std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16);
+      const int byte = escaped_byte(text, i);
       if (byte < 0x20 || byte == 0x7f || byte == '/' || byte == '\\') return std::nullopt;
     }
   }
