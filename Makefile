@@ -17,7 +17,8 @@ CORE_SOURCES  := $(sort $(shell find src/core -name '*.cpp'))
 NGINX_SOURCES := $(sort $(wildcard src/nginx/*.cpp))
 HEADERS       := $(sort $(shell find src/core src/nginx -name '*.h'))
 UNIT_SOURCES  := $(sort $(wildcard tests/unit/*.cpp))
-MIGRATIONS    := $(sort $(wildcard sql/*.sql))
+MIGRATIONS    := $(sort $(wildcard sql/[0-9]*.sql))
+FUNCTIONS     := sql/functions.sql
 # The schema migrations as a C++ table; one path for every build (plain, ASan, fuzz, unit).
 GENERATED     := build/generated/migrations.inc
 LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt
@@ -37,9 +38,9 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
-$(GENERATED): $(MIGRATIONS) scripts/embed-sql.sh
+$(GENERATED): $(FUNCTIONS) $(MIGRATIONS) scripts/embed-sql.sh
 	@mkdir -p $(@D)
-	scripts/embed-sql.sh $@ $(MIGRATIONS)
+	scripts/embed-sql.sh $@ $(FUNCTIONS) $(MIGRATIONS)
 
 # nginx's configure lists the module's files, so it reruns when that list changes.
 $(BUILD)/sources.list: FORCE

@@ -3,6 +3,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use JSON::PP qw(decode_json);
+use Digest::SHA ();
 use MagicLink::Harness;
 use POSIX ();
 use Test::More;
@@ -28,13 +29,21 @@ subtest 'the schema is applied as numbered migrations, each recorded once' => su
     is generate('nobody@example.com')->{status}, 200, 'a first request brings the schema up';
     my @applied = map { "$_->{version} $_->{name}" }
         @{ sql('SELECT version, name FROM extension_magic_link_migrations ORDER BY version') };
-    my @files = map { m{sql/0*(\d+)_(\w+)\.sql$} ? "$1 $2" : () } sort glob 'sql/*.sql';
+    my @files = map { m{sql/0*(\d+)_(\w+)\.sql$} ? "$1 $2" : () } sort glob 'sql/[0-9]*.sql';
     ok scalar @files >= 2, 'sql/ holds the migrations';
-    is_deeply \@applied, \@files, 'every file in sql/ is recorded as applied, in order';
+    is_deeply \@applied, \@files, 'every migration in sql/ is recorded as applied, in order';
+    my $functions = do { local (@ARGV, $/) = 'sql/functions.sql'; <> };
+    # embedded (scripts/embed-sql.sh) between newlines, as $(cat) reads it
+    my $sha = Digest::SHA::sha256_hex("\n" . ($functions =~ s/\n+\z//r) . "\n");
+    my $recorded = sub { sql('SELECT count(*) AS n FROM extension_magic_link_functions')->[0]{n} };
+    is sql('SELECT count(*) AS n FROM extension_magic_link_functions WHERE sha256 = ?', $sha)
+        ->[0]{n}, 1, 'this text of sql/functions.sql is recorded as applied';
+    my $versions = $recorded->();
     start_nginx(workers => 2);  # new processes check again and apply nothing twice
     is generate('nobody@example.com')->{status}, 200, 'requests after a restart';
     is sql('SELECT count(*) AS n FROM extension_magic_link_migrations')->[0]{n}, scalar @files,
         'no migration recorded twice';
+    is $recorded->(), $versions, 'the same functions are not applied again';
 };
 
 subtest 'an existing user gets one mail with a link of the right shape' => sub {

@@ -1,8 +1,11 @@
 #include "nginx/routing.h"
 
+#include <charconv>
+#include <ctime>
 #include <exception>
 #include <optional>
 
+#include "core/crypto/binding.h"
 #include "core/flows/account.h"
 #include "core/adapters/pooled_backends.h"
 #include "core/render/pages.h"
@@ -86,11 +89,34 @@ std::string query_token(ngx_http_request_t* r) {
 }
 
 Client client_of(ngx_http_request_t* r) {
-  Client client{std::string(view(r->connection->addr_text)), {}};
+  Client client;
+  client.ip = std::string(view(r->connection->addr_text));
   if (r->headers_in.user_agent != nullptr) {
     client.user_agent = std::string(view(r->headers_in.user_agent->value).substr(0, kMaxUserAgent));
   }
+  client.accept_language = std::string(header(r, "Accept-Language").substr(0, kMaxUserAgent));
+  client.binding = read_binding(cookie(r, kBindingCookie));
+  client.session_jwt = cookie(r, "directus_session_token");
   return client;
+}
+
+// A browser's form POST must come from the public site: else a 403 page (the sent answer's
+// code), telling the person what to do again. With `unlabelled_ok`, a POST naming no origin at
+// all (no browser sends one so) passes too.
+std::optional<ngx_int_t> refuse_foreign_form(ngx_http_request_t* r, const char* what,
+                                             std::string_view again, std::string_view action,
+                                             bool unlabelled_ok = false) {
+  const LocationConf& lcf = location_conf(r);
+  const std::string_view origin = header(r, "Origin");
+  const std::string_view referer = header(r, "Referer");
+  if (same_origin(*lcf.settings, origin, referer) ||
+      (unlabelled_ok && origin.empty() && referer.empty())) {
+    return std::nullopt;
+  }
+  ngx_log_error(NGX_LOG_WARN, request_log(r), 0, "magic_link: %s refused: cross-origin form post",
+                what);
+  return send(r,
+              notice_page(*lcf.settings, *lcf.templates, 403, "This form expired", again, action));
 }
 
 ngx_int_t too_large(ngx_http_request_t* r) {
@@ -140,7 +166,8 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
                        bool as_page) {
   const LocationConf& lcf = location_conf(r);
   const MainConf& mcf = main_conf(r);
-  auto input = read_link_request(*lcf.settings, format, body, client_of(r));
+  auto input = read_link_request(*lcf.settings, format, body, client_of(r),
+                                 as_page ? RequestSource::page : RequestSource::api);
   if (auto* refused = std::get_if<Outcome>(&input)) {
     log_lines(request_log(r), refused->log);
     const Response& answer = refused->response;
@@ -155,7 +182,10 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
     Outcome outcome =
         request_link(*settings, *templates, *sealer, request, pooled_backends(*shared));
     if (as_page && !outcome.failure) {
-      outcome.response = link_request_page(*settings, *templates, outcome.response, action);
+      const std::time_t deadline = std::time(nullptr) + settings->expiration_minutes * 60;
+      outcome.response =
+          link_request_page(*settings, *templates, outcome.response, action,
+                            request.binding_id.empty() ? "" : waiting_path(action, deadline));
     }
     return outcome;
   });
@@ -167,8 +197,12 @@ void generate(ngx_http_request_t* r, BodyFormat format, const std::string& body)
 
 RedeemRequest redeem_request(ngx_http_request_t* r, std::string token, std::string otp,
                              std::string code_verifier) {
-  return {std::move(token), std::move(otp), std::move(code_verifier), client_of(r),
-          std::string(header(r, "Origin"))};
+  return {std::move(token),
+          std::move(otp),
+          std::move(code_verifier),
+          client_of(r),
+          std::string(header(r, "Origin")),
+          false};
 }
 
 // The token and one-time password a redeeming POST carries (JSON or form).
@@ -183,7 +217,8 @@ RedeemRequest posted_redemption(ngx_http_request_t* r, const std::optional<Reque
 std::function<Outcome()> api_redemption(ngx_http_request_t* r, RedeemRequest request) {
   return [settings = location_conf(r).settings, shared = main_conf(r).shared,
           request = std::move(request)] {
-    return api_answer(redeem_link(*settings, request, SessionMode::json, pooled_backends(*shared)));
+    return api_answer(*settings,
+                      redeem_link(*settings, request, SessionMode::json, pooled_backends(*shared)));
   };
 }
 
@@ -220,16 +255,14 @@ ngx_int_t serve_api(ngx_http_request_t* r) {
 void verify_page_post(ngx_http_request_t* r, BodyFormat format, const std::string& body) {
   const LocationConf& lcf = location_conf(r);
   const std::string action(view(r->uri));
-  if (!same_origin(*lcf.settings, header(r, "Origin"), header(r, "Referer"))) {
-    ngx_log_error(NGX_LOG_WARN, request_log(r), 0,
-                  "magic_link: verify refused: cross-origin form post");
-    ngx_http_finalize_request(
-        r, send(r, notice_page(*lcf.settings, *lcf.templates, 403, "This form expired",
-                               "Please open the link from your email again.", action)));
+  if (const auto refused =
+          refuse_foreign_form(r, "verify", "Please open the link from your email again.", action)) {
+    ngx_http_finalize_request(r, *refused);
     return;
   }
   const auto parsed = RequestBody::parse(format, body);
   RedeemRequest request = posted_redemption(r, parsed);
+  request.approve = parsed && parsed->field("decision").value == "approve";
   if (request.token.empty() && parsed && parsed->field("email").state != Field::State::absent) {
     request_link_then(r, format, body, /*as_page=*/true);
     return;
@@ -243,20 +276,49 @@ void verify_page_post(ngx_http_request_t* r, BodyFormat format, const std::strin
   });
 }
 
+// GET <page>?wait=DEADLINE: the waiting page of a browser that asked for a bound link.
+ngx_int_t serve_waiting_page(ngx_http_request_t* r, std::string_view deadline_text) {
+  const LocationConf& lcf = location_conf(r);
+  const std::string action(view(r->uri));
+  std::time_t deadline = 0;
+  std::from_chars(deadline_text.data(), deadline_text.data() + deadline_text.size(), deadline);
+  if (deadline < std::time(nullptr)) {
+    return send(r, wait_expired_page(*lcf.settings, *lcf.templates, action));
+  }
+  return offload_from_handler(
+      r, [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
+          client = client_of(r), action, poll = waiting_path(action, deadline)] {
+        return waiting_answer(*settings, *templates,
+                              await_approval(*settings, client, pooled_backends(*shared)), poll,
+                              action);
+      });
+}
+
 ngx_int_t serve_verify_page(ngx_http_request_t* r) {
   if (r->method & NGX_HTTP_POST) return read_body<verify_page_post>(r);
   if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD, POST");
   if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  if (const std::string wait = query_field(r, "wait"); !wait.empty()) {
+    return serve_waiting_page(r, wait);
+  }
   const LocationConf& lcf = location_conf(r);
   return offload_from_handler(
       r, [settings = lcf.settings, templates = lcf.templates, shared = main_conf(r).shared,
-          token = query_token(r), action = std::string(view(r->uri))] {
-        return show_link(*settings, *templates, token, action, pooled_backends(*shared));
+          token = query_token(r), client = client_of(r), action = std::string(view(r->uri))] {
+        return show_link(*settings, *templates, token, client, action, pooled_backends(*shared));
       });
 }
 
 // The demo pages: the sign-in form, and who this browser is signed in as.
 void ui_request(ngx_http_request_t* r, BodyFormat format, const std::string& body) {
+  // A browser's form posted from another site could bind a link of the poster's to this
+  // browser (whose waiting page would then sign in as the poster).
+  if (const auto refused =
+          refuse_foreign_form(r, "sign-in form", "Please send the form from the page again.",
+                              view(r->uri), /*unlabelled_ok=*/true)) {
+    ngx_http_finalize_request(r, *refused);
+    return;
+  }
   request_link_then(r, format, body, /*as_page=*/true);
 }
 
@@ -268,6 +330,10 @@ ngx_int_t serve_ui(ngx_http_request_t* r) {
   if (page.empty()) {
     if (r->method & NGX_HTTP_POST) return read_body<ui_request>(r);
     if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return refuse_method(r, "GET, HEAD, POST");
+    if (const std::string wait = query_field(r, "wait"); !wait.empty()) {
+      if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+      return serve_waiting_page(r, wait);
+    }
     // The gate sent the browser here with where it was going; kept only when it is safe.
     const std::string return_to = form_field(view(r->args), "return").value;
     return send(r, request_page(*lcf.settings, *lcf.templates, view(r->uri),
@@ -286,11 +352,9 @@ ngx_int_t serve_ui(ngx_http_request_t* r) {
   }
   if (page == "sign-out") {
     if (!(r->method & NGX_HTTP_POST)) return refuse_method(r, "POST");
-    if (!same_origin(*lcf.settings, header(r, "Origin"), header(r, "Referer"))) {
-      ngx_log_error(NGX_LOG_WARN, request_log(r), 0,
-                    "magic_link: sign-out refused: cross-origin form post");
-      return send(r, notice_page(*lcf.settings, *lcf.templates, 403, "This form expired",
-                                 "Please sign out from the page again.", base));
+    if (const auto refused =
+            refuse_foreign_form(r, "sign-out", "Please sign out from the page again.", base)) {
+      return *refused;
     }
     if (ngx_http_discard_request_body(r) != NGX_OK) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     const GateCookies cookies = directus_cookies(r);

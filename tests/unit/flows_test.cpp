@@ -10,7 +10,9 @@
 #include "core/ports/backend_error.h"
 #include "core/flows/outbox.h"
 #include "core/render/pages.h"
+#include "core/crypto/binding.h"
 #include "core/flows/redeem_link.h"
+#include "core/input/fingerprint.h"
 #include "core/flows/request_link.h"
 #include "core/crypto/token.h"
 #include "core/render/mail.h"
@@ -21,13 +23,24 @@ namespace {
 
 using namespace magic_link;
 
+Client test_client(std::optional<Binding> binding = std::nullopt) {
+  Client client;
+  client.ip = "1.2.3.4";
+  client.user_agent = "ua";
+  client.binding = std::move(binding);
+  return client;
+}
+
 struct FakeLimiter : RateLimiter {
   LinkRequestVerdict link_verdict;
+  std::vector<std::string> counted_keys;
   LimitVerdict redemption_verdict;
   int failures_counted = 0;
   bool down = false;
-  LinkRequestVerdict count_link_request(std::string_view, int, std::string_view, int) override {
+  LinkRequestVerdict count_link_request(std::string_view client, int, std::string_view email,
+                                        int) override {
     if (down) throw BackendError(Backend::redis, "count_link_request", "no answer in time", true);
+    counted_keys = {std::string(client), std::string(email)};
     return link_verdict;
   }
   LimitVerdict check_redemptions(std::string_view, int) override { return redemption_verdict; }
@@ -116,11 +129,14 @@ struct World {
     templates = *Templates::load(MAGIC_LINK_TEMPLATES, error);
   }
   Backends backends() { return {limiter, store, mailer, directus}; }
-  Outcome request(const std::string& email) {
-    return request_link(
-        settings, templates, sealer,
-        {email, "https://cms.example.com/v", {"1.2.3.4", "ua"}, settings.after_login_url, ""},
-        backends());
+  Outcome request(const std::string& email, Client client = test_client()) {
+    LinkRequest request;
+    request.email = email;
+    request.link_base = "https://cms.example.com/v";
+    request.client = std::move(client);
+    request.after_login_url = settings.after_login_url;
+    if (request.client.binding) request.binding_id = request.client.binding->id;
+    return request_link(settings, templates, sealer, request, backends());
   }
 };
 
@@ -201,7 +217,7 @@ void a_failed_backend_is_a_value_naming_backend_and_step(void**) {
 const std::string kToken = "abcdefghijabcdefghijabcdefghijabcdefghij123";
 
 void redeem(World& world, Redemption& out, const std::string& otp = "") {
-  out = redeem_link(world.settings, {kToken, otp, "", {"1.2.3.4", "ua"}, ""}, SessionMode::json,
+  out = redeem_link(world.settings, {kToken, otp, "", test_client(), "", false}, SessionMode::json,
                     world.backends());
 }
 
@@ -261,7 +277,7 @@ void redeeming_keeps_the_claim_once_directus_made_the_session(void**) {
                    static_cast<int>(Redemption::Status::redeemed));
   assert_int_equal(world.store.claims, 1);
   assert_int_equal(world.store.released, 0);
-  const Outcome answer = api_answer(redemption);
+  const Outcome answer = api_answer(world.settings, redemption);
   assert_int_equal(answer.response.status, 200);
   const auto body = nlohmann::json::parse(answer.response.body);
   assert_string_equal(body["data"]["access_token"].get<std::string>().c_str(), "access");
@@ -278,7 +294,7 @@ void a_2fa_user_needs_a_fresh_right_code_and_nothing_is_spent_before(void**) {
   assert_int_equal(static_cast<int>(redemption.status),
                    static_cast<int>(Redemption::Status::otp_required));
   assert_int_equal(world.limiter.failures_counted, 0);
-  assert_int_equal(api_answer(redemption).response.status, 401);
+  assert_int_equal(api_answer(world.settings, redemption).response.status, 401);
 
   redeem(world, redemption,
          "000000" == totp_code(kTfaSecret, std::time(nullptr)) ? "111111" : "000000");
@@ -308,7 +324,7 @@ void directus_down_releases_the_link(void**) {
   assert_int_equal(static_cast<int>(redemption.status),
                    static_cast<int>(Redemption::Status::unavailable));
   assert_int_equal(redemption.failure.http_status(), 502);
-  assert_true(api_answer(redemption).failure.has_value());
+  assert_true(api_answer(world.settings, redemption).failure.has_value());
   assert_int_equal(world.store.released, 1);
   assert_int_equal(world.limiter.failures_counted, 0);
 }
@@ -319,7 +335,7 @@ void directus_refusal_releases_and_counts_a_failure(void**) {
   world.directus.mode = FakeDirectus::Mode::refuse;
   Redemption redemption;
   redeem(world, redemption);
-  assert_int_equal(api_answer(redemption).response.status, 401);
+  assert_int_equal(api_answer(world.settings, redemption).response.status, 401);
   assert_int_equal(world.store.released, 1);
   assert_int_equal(world.limiter.failures_counted, 1);
 }
@@ -333,7 +349,7 @@ void a_locked_licence_or_a_suspended_user_is_named_and_spends_nothing(void**) {
     world.directus.refusal_code = code;
     Redemption redemption;
     redeem(world, redemption);
-    const Outcome answer = api_answer(redemption);
+    const Outcome answer = api_answer(world.settings, redemption);
     assert_int_equal(answer.response.status, status);
     assert_non_null(strstr(answer.response.body.c_str(), code.c_str()));
     assert_int_equal(world.store.released, 1);            // the link works again
@@ -349,12 +365,12 @@ void unknown_links_count_as_failures_and_limits_answer_429(void**) {
   World world;
   Redemption redemption;
   redeem(world, redemption);
-  assert_int_equal(api_answer(redemption).response.status, 401);
+  assert_int_equal(api_answer(world.settings, redemption).response.status, 401);
   assert_int_equal(world.limiter.failures_counted, 1);
 
   world.limiter.redemption_verdict = {false, std::chrono::seconds(60)};
   redeem(world, redemption);
-  const Outcome limited = api_answer(redemption);
+  const Outcome limited = api_answer(world.settings, redemption);
   assert_int_equal(limited.response.status, 429);
   assert_string_equal(limited.response.headers.at(0).second.c_str(), "60");
 }
@@ -399,6 +415,95 @@ void relayed_cookies_are_secure_behind_https(void**) {
 
 }  // namespace
 
+void a_binding_proves_its_owner_only_for_its_address_and_time(void**) {
+  const std::string secret = "0123456789abcdef0123456789abcdef";
+  const std::string id = new_binding_id();
+  const auto plain = read_binding(binding_value(secret, id, "", 1000));
+  assert_true(plain.has_value());
+  assert_string_equal(plain->id.c_str(), id.c_str());
+  assert_false(proves_owner(secret, *plain, "jane@example.com", 1000));
+
+  const auto owner = read_binding(binding_value(secret, id, "jane@example.com", 1000));
+  assert_true(owner.has_value());
+  assert_true(proves_owner(secret, *owner, "jane@example.com", 2000));
+  assert_false(proves_owner(secret, *owner, "john@example.com", 2000));
+  assert_false(
+      proves_owner("another secret, at least 32 chars!", *owner, "jane@example.com", 2000));
+  assert_false(
+      proves_owner(secret, *owner, "jane@example.com", 1000 + kBindingLifetime.count() + 1));
+  Binding stretched = *owner;
+  stretched.owner_until += 3600;  // a later expiry is not what was signed
+  assert_false(proves_owner(secret, stretched, "jane@example.com", 2000));
+
+  assert_false(read_binding("").has_value());
+  assert_false(read_binding("short").has_value());
+  assert_false(read_binding(std::string(22, '*')).has_value());
+}
+
+void the_fingerprint_is_coarse(void**) {
+  const Fingerprint firefox =
+      coarse_fingerprint("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+                         "de-CH,de;q=0.9,en;q=0.8", "203.0.113.77");
+  assert_string_equal(firefox.browser.c_str(), "Firefox");
+  assert_string_equal(firefox.os.c_str(), "Linux");
+  assert_string_equal(firefox.language.c_str(), "de-CH");
+  assert_string_equal(firefox.network.c_str(), "203.0.113.0/24");
+  const Fingerprint iphone = coarse_fingerprint(
+      "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+      "Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+      "<script>", "2001:db8:abcd:12::1");
+  assert_string_equal(iphone.browser.c_str(), "Safari");
+  assert_string_equal(iphone.os.c_str(), "iOS");
+  assert_string_equal(iphone.language.c_str(), "");
+  assert_string_equal(iphone.network.c_str(), "2001:db8:abcd::/48");
+  const Fingerprint edge = coarse_fingerprint(
+      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+      "Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+      "", "unix:");
+  assert_string_equal(edge.browser.c_str(), "Edge");
+  assert_string_equal(edge.os.c_str(), "Windows");
+  assert_string_equal(edge.network.c_str(), "");
+}
+
+// Strangers spend the address's allowance; its owner's browser counts against one of its own.
+void the_owners_browser_has_an_allowance_of_its_own(void**) {
+  World world;
+  world.request("jane@example.com");
+  const std::vector<std::string> stranger = world.limiter.counted_keys;
+  world.request("jane@example.com",
+                test_client(read_binding(binding_value(world.settings.secret, new_binding_id(),
+                                                       "jane@example.com", std::time(nullptr)))));
+  const std::vector<std::string> owner = world.limiter.counted_keys;
+  assert_int_equal(owner.size(), 2);
+  assert_string_not_equal(owner[0].c_str(), stranger[0].c_str());
+  assert_string_not_equal(owner[1].c_str(), stranger[1].c_str());
+  // A binding that signed in as someone else is a stranger's.
+  world.request("jane@example.com",
+                test_client(read_binding(binding_value(world.settings.secret, new_binding_id(),
+                                                       "john@example.com", std::time(nullptr)))));
+  assert_string_equal(world.limiter.counted_keys[1].c_str(), stranger[1].c_str());
+  // A bound request stores the binding's keyed hash and the coarse fingerprint, not the id.
+  const LinkRequestRecord& bound = world.store.requests.back();
+  assert_int_equal(bound.device_hash.size(), 64);
+  assert_string_equal(bound.device.network.c_str(), "1.2.3.0/24");
+}
+
+void the_api_never_spends_a_link_bound_to_another_browser(void**) {
+  World world;
+  world.store.claimable = claimed(world);
+  world.store.claimable->state = ClaimedLink::State::other_device;
+  Redemption redemption;
+  redeem(world, redemption);
+  assert_int_equal(static_cast<int>(redemption.status),
+                   static_cast<int>(Redemption::Status::other_device));
+  assert_int_equal(static_cast<int>(world.store.claims_made.back().action),
+                   static_cast<int>(LinkClaim::Action::same_device));
+  assert_int_equal(world.limiter.failures_counted, 0);
+  const Outcome answer = api_answer(world.settings, redemption);
+  assert_int_equal(answer.response.status, 403);
+  assert_non_null(strstr(answer.response.body.c_str(), "DEVICE_MISMATCH"));
+}
+
 GroupResult run_flows_tests() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(client_over_its_limit_gets_429_and_nothing_is_stored),
@@ -417,6 +522,10 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(unknown_links_count_as_failures_and_limits_answer_429),
       cmocka_unit_test(outbox_sends_and_backs_off_when_smtp_fails),
       cmocka_unit_test(relayed_cookies_are_secure_behind_https),
+      cmocka_unit_test(a_binding_proves_its_owner_only_for_its_address_and_time),
+      cmocka_unit_test(the_fingerprint_is_coarse),
+      cmocka_unit_test(the_owners_browser_has_an_allowance_of_its_own),
+      cmocka_unit_test(the_api_never_spends_a_link_bound_to_another_browser),
   };
   return run_group("flows", tests);
 }

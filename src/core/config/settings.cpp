@@ -218,6 +218,20 @@ Problem read_browser_session(const Args& args, BrowserSession& out) {
   return std::nullopt;
 }
 
+Problem read_device_binding(const Args& args, DeviceBinding& out) {
+  const std::string& text = single(args);
+  if (text == "off") {
+    out = DeviceBinding::off;
+  } else if (text == "prompt") {
+    out = DeviceBinding::prompt;
+  } else if (text == "strict") {
+    out = DeviceBinding::strict;
+  } else {
+    return std::string("expected off, prompt or strict");
+  }
+  return std::nullopt;
+}
+
 Problem read_absolute_path(const Args& args, std::string& out) {
   const std::string& text = single(args);
   if (!text.empty() && (text.front() != '/' || has_control_characters(text))) {
@@ -411,6 +425,11 @@ const std::vector<SettingSpec>& spec_table() {
        "on: users who sign in to Directus through an SSO provider (provider not `default`) may "
        "also sign in by link. off: they get no link (audit reason `Provider not allowed`).",
        Scope::Any, false, false, FIELD_READER(read_bool(a, s.allow_sso_users)), nullptr},
+      {"magic_link_device_binding", "MAGIC_LINK_DEVICE_BINDING", "prompt",
+       "A link asked for from a browser is bound to it (an HttpOnly cookie). off: any browser "
+       "signs in with it. prompt: another browser is shown where it was asked for and may sign "
+       "in there or approve the asking browser. strict: another browser may only approve.",
+       Scope::Any, false, false, FIELD_READER(read_device_binding(a, s.device_binding)), nullptr},
       {"magic_link_templates", "MAGIC_LINK_TEMPLATES_DIR", "",
        "Folder of the mail and page templates. Default: the templates installed with the module.",
        Scope::Any, false, false, FIELD_READER(read_absolute_path(a, s.templates_dir)), nullptr},

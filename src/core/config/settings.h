@@ -50,6 +50,11 @@ struct ModuleLocation {
 // or the Data Studio's `directus_session_token` (session mode, Directus 10.10+).
 enum class BrowserSession { cookie, session };
 
+// What a link asked for by one browser does when another opens it (magic_link_device_binding):
+// nothing special (off); a page showing where it was asked for, offering to sign in here or to
+// approve the asking browser (prompt); or only the approval (strict).
+enum class DeviceBinding { off, prompt, strict };
+
 struct Settings {
   // Shared backends: set in http{} only, so every location talks to the same stores.
   std::string secret;
@@ -87,6 +92,7 @@ struct Settings {
   bool allow_sso_users = false;  // users whose Directus provider is not `default`
   std::string templates_dir;
   BrowserSession browser_session = BrowserSession::cookie;
+  DeviceBinding device_binding = DeviceBinding::prompt;
   bool require_session = false;  // the location gate
   std::vector<std::string> require_roles;
   std::string sign_in_url;  // where the gate sends people who are not signed in

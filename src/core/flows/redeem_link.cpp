@@ -5,8 +5,10 @@
 #include <ctime>
 #include <utility>
 
-#include "core/ports/backend_error.h"
+#include "core/crypto/binding.h"
 #include "core/crypto/token.h"
+#include "core/input/email.h"
+#include "core/ports/backend_error.h"
 #include "core/crypto/totp.h"
 #include "core/render/pages.h"
 
@@ -62,6 +64,61 @@ Redemption directus_refusal(const DirectusRefused& error, SessionMode mode,
   return failed;
 }
 
+// What the claim may do with a link bound to another browser than the claimant.
+LinkClaim::Action claim_action(const Settings& settings, const RedeemRequest& request,
+                               SessionMode mode) {
+  if (request.approve) return LinkClaim::Action::approve;
+  if (settings.device_binding == DeviceBinding::off) return LinkClaim::Action::sign_in;
+  // The API has no page to prompt on; strict leaves another browser only the approval.
+  if (mode == SessionMode::json || settings.device_binding == DeviceBinding::strict) {
+    return LinkClaim::Action::same_device;
+  }
+  return LinkClaim::Action::sign_in;
+}
+
+LinkClaim new_claim(const Settings& settings, const Client& client, std::string origin) {
+  LinkClaim claim;
+  if (client.binding) claim.device_hash = binding_hash(settings.secret, client.binding->id);
+  claim.client_ip = client.ip;
+  claim.user_agent = client.user_agent;
+  claim.origin = std::move(origin);
+  claim.allowed_roles = settings.allowed_roles;
+  claim.disallowed_roles = settings.disallowed_roles;
+  claim.allow_admin = settings.allow_admin;
+  claim.session_token = random_text(48);
+  return claim;
+}
+
+// Turns a claimed link into a Directus session; when Directus does not make one, the claim is
+// released and the link works again. A browser that signed in gets an owner proof in its
+// binding cookie (an API client only when it sent its binding).
+template <typename RefuseInvalid>
+Redemption open_session(const Settings& settings, const LinkClaim& claim, ClaimedLink link,
+                        SessionMode mode, const Client& client, Backends backends,
+                        RefuseInvalid refuse_invalid) {
+  try {
+    Redemption redeemed;
+    redeemed.session = backends.directus.refresh({claim.session_token, link.user_id}, mode);
+    redeemed.status = Redemption::Status::redeemed;
+    if (settings.device_binding != DeviceBinding::off &&
+        (client.binding || mode != SessionMode::json)) {
+      redeemed.binding =
+          binding_value(settings.secret, client.binding ? client.binding->id : new_binding_id(),
+                        normalize_email(link.email).value_or(link.email), std::time(nullptr));
+    }
+    redeemed.link = std::move(link);
+    redeemed.log.push_back({LogLine::Level::info, "magic_link: verify: session created for link " +
+                                                      std::to_string(redeemed.link.link_id)});
+    return redeemed;
+  } catch (const DirectusRefused& error) {
+    backends.store.release_claim(link.link_id, claim.session_token);
+    return directus_refusal(error, mode, refuse_invalid);
+  } catch (const BackendError& error) {
+    backends.store.release_claim(link.link_id, claim.session_token);
+    return failed(error);
+  }
+}
+
 }  // namespace
 
 Redemption redeem_link(const Settings& settings, const RedeemRequest& request, SessionMode mode,
@@ -77,7 +134,9 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
     }
     const auto count_failure = [&](Redemption::Status status, std::string why) {
       backends.limiter.count_failed_redemption(client_key);
-      return refused(status, std::move(why));
+      Redemption failed = refused(status, std::move(why));
+      failed.approving = request.approve;
+      return failed;
     };
     if (!looks_like_token(request.token)) {
       return count_failure(Redemption::Status::invalid, "malformed token");
@@ -90,20 +149,20 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
     // A link asked for with a PKCE challenge is found only with its verifier.
     const std::string hash =
         link_hash(settings.secret, request.token, verifier.empty() ? "" : pkce_challenge(verifier));
-    LinkClaim claim{hash,
-                    request.client.ip,
-                    request.client.user_agent,
-                    request.origin,
-                    settings.allowed_roles,
-                    settings.disallowed_roles,
-                    settings.allow_admin,
-                    std::nullopt,
-                    random_text(48)};
+    LinkClaim claim = new_claim(settings, request.client, request.origin);
+    claim.action = claim_action(settings, request, mode);
+    claim.token_hash = hash;
     auto link = backends.store.claim_link(claim);
     // The index found it by hash; the constant-time comparison is defence in depth.
     if (!link || !same_secret(link->stored_hash, hash)) {
       return count_failure(Redemption::Status::invalid,
                            "no usable link (unknown, expired, used, superseded or user refused)");
+    }
+    if (link->state == ClaimedLink::State::other_device) {
+      Redemption elsewhere =
+          refused(Redemption::Status::other_device, "link bound to another browser");
+      elsewhere.link = std::move(*link);
+      return elsewhere;
     }
     if (link->state == ClaimedLink::State::otp_required) {
       // Nothing is spent until the code is right; a wrong one counts like a wrong token. The
@@ -111,6 +170,7 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
       const std::string secret = std::exchange(link->tfa_secret, {});
       const auto ask_again = [&](Redemption redemption) {
         redemption.link = *link;
+        redemption.approving = request.approve;
         return redemption;
       };
       if (request.otp.empty()) {
@@ -126,7 +186,8 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
       }
       claim.verified_tfa_secret_sha256 = sha256_hex(secret);
       link = backends.store.claim_link(claim);
-      if (!link || link->state != ClaimedLink::State::claimed) {
+      if (!link || (link->state != ClaimedLink::State::claimed &&
+                    link->state != ClaimedLink::State::approved)) {
         return count_failure(Redemption::Status::invalid, "link no longer usable after 2FA");
       }
     }
@@ -134,27 +195,38 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
       return refused(Redemption::Status::tfa_setup_required,
                      "2FA is enforced for the user and not set up");
     }
-    try {
-      Redemption redeemed;
-      redeemed.session = backends.directus.refresh({claim.session_token, link->user_id}, mode);
-      redeemed.status = Redemption::Status::redeemed;
-      redeemed.link = std::move(*link);
-      redeemed.log.push_back(
-          {LogLine::Level::info, "magic_link: verify: session created for link " +
-                                     std::to_string(redeemed.link.link_id)});
-      return redeemed;
-    } catch (const DirectusRefused& error) {
-      backends.store.release_claim(link->link_id, claim.session_token);
-      return directus_refusal(error, mode, [&](std::string why) {
-        return count_failure(Redemption::Status::invalid, std::move(why));
-      });
-    } catch (const BackendError& error) {
-      backends.store.release_claim(link->link_id, claim.session_token);
-      return failed(error);
+    if (link->state == ClaimedLink::State::approved) {
+      Redemption approved;
+      approved.status = Redemption::Status::approved;
+      approved.approving = true;
+      approved.link = std::move(*link);
+      approved.log.push_back(
+          {LogLine::Level::info, "magic_link: verify: another browser approved link " +
+                                     std::to_string(approved.link.link_id)});
+      return approved;
     }
+    return open_session(settings, claim, std::move(*link), mode, request.client, backends,
+                        [&](std::string why) {
+                          return count_failure(Redemption::Status::invalid, std::move(why));
+                        });
   } catch (const BackendError& error) {
     return failed(error);
   }
+}
+
+Redemption await_approval(const Settings& settings, const Client& client, Backends backends) try {
+  Redemption waiting;
+  waiting.status = Redemption::Status::waiting;
+  if (!client.binding || settings.device_binding == DeviceBinding::off) return waiting;
+  LinkClaim claim = new_claim(settings, client, {});
+  claim.action = LinkClaim::Action::approved;
+  auto link = backends.store.claim_link(claim);
+  if (!link || link->state != ClaimedLink::State::claimed) return waiting;
+  return open_session(
+      settings, claim, std::move(*link), browser_session_mode(settings), client, backends,
+      [](std::string why) { return refused(Redemption::Status::invalid, std::move(why)); });
+} catch (const BackendError& error) {
+  return failed(error);
 }
 
 SessionMode browser_session_mode(const Settings& settings) {
@@ -162,7 +234,7 @@ SessionMode browser_session_mode(const Settings& settings) {
                                                              : SessionMode::cookie;
 }
 
-Outcome api_answer(Redemption redemption) {
+Outcome api_answer(const Settings& settings, Redemption redemption) {
   Outcome outcome{{}, std::move(redemption.log)};
   switch (redemption.status) {
     case Redemption::Status::redeemed: {
@@ -179,10 +251,23 @@ Outcome api_answer(Redemption redemption) {
             {"refresh_token", redemption.session.refresh_token},
             {"expires", redemption.session.expires_ms}}}};
       outcome.response = {200, "application/json", body.dump(), {{"Cache-Control", "no-store"}}};
+      if (!redemption.binding.empty()) {
+        outcome.response.headers.emplace_back("Set-Cookie",
+                                              binding_cookie(settings, redemption.binding));
+      }
       break;
     }
     case Redemption::Status::invalid:
+    case Redemption::Status::approved:  // pages only
+    case Redemption::Status::waiting:
       outcome.response = json_failure(401, kInvalid);
+      break;
+    case Redemption::Status::other_device:
+      outcome.response = json_failure(
+          403,
+          "This link was asked for in another browser: open it there, or approve it from "
+          "the sign-in page",
+          "DEVICE_MISMATCH");
       break;
     case Redemption::Status::otp_required:
       outcome.response = json_failure(401, "A one-time password is required", "OTP_REQUIRED");
@@ -223,8 +308,16 @@ Outcome page_answer(const Settings& settings, const Templates& templates, Redemp
   return outcome;
 }
 
+Outcome waiting_answer(const Settings& settings, const Templates& templates, Redemption redemption,
+                       const std::string& poll_path, const std::string& action) {
+  if (redemption.status != Redemption::Status::waiting) {
+    return page_answer(settings, templates, std::move(redemption), "", action);
+  }
+  return {waiting_page(settings, templates, poll_path), std::move(redemption.log)};
+}
+
 Outcome show_link(const Settings& settings, const Templates& templates, const std::string& token,
-                  const std::string& action, Backends backends) try {
+                  const Client& client, const std::string& action, Backends backends) try {
   const auto link = looks_like_token(token)
                         ? backends.store.preview_link(keyed_hash(settings.secret, token))
                         : std::nullopt;
@@ -236,7 +329,15 @@ Outcome show_link(const Settings& settings, const Templates& templates, const st
     return {tfa_setup_page(settings, templates),
             {{LogLine::Level::info, "magic_link: verify page: 2FA enforced, not set up"}}};
   }
-  return {confirm_page(settings, templates, *link, token, action), {}};
+  const bool elsewhere =
+      settings.device_binding != DeviceBinding::off && !link->device_hash.empty() &&
+      !(client.binding &&
+        same_secret(binding_hash(settings.secret, client.binding->id), link->device_hash));
+  const Choice choice = !elsewhere ? Choice::sign_in
+                        : settings.device_binding == DeviceBinding::strict
+                            ? Choice::approve
+                            : Choice::sign_in_or_approve;
+  return {confirm_page(settings, templates, *link, token, action, choice), {}};
 } catch (const BackendError& error) {
   return unavailable(error.failure(), "verify page");
 }

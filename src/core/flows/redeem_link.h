@@ -25,9 +25,14 @@ struct Redemption {
     tfa_setup_required,  // 2FA is enforced for the user, who has not set it up in Directus
     user_suspended,      // Directus refused the session: the user is suspended
     licence_locked,      // Directus refused the session: its licence is locked (over its seats)
+    other_device,        // bound to another browser, which alone may use it: nothing spent
+    approved,            // this browser approved the asking one's sign-in: nothing spent
+    waiting,             // the waiting browser's link is not approved (yet)
   } status = Status::invalid;
+  bool approving = false;  // the request was an approval
   ClaimedLink link;
   DirectusSession session;
+  std::string binding;  // with `redeemed`: the binding cookie's new value (owner proof), or ""
   std::chrono::seconds retry_after{0};
   BackendFailure failure;  // with `unavailable`
   std::vector<LogLine> log;
@@ -40,6 +45,7 @@ struct RedeemRequest {
   std::string code_verifier;  // PKCE: needed when the link was asked for with a code_challenge
   Client client;
   std::string origin;
+  bool approve = false;  // another browser approves the asking one instead of signing in
 };
 
 // Runs on a pool thread. The claim spends the link; if Directus then fails to create the
@@ -53,15 +59,27 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
 SessionMode browser_session_mode(const Settings& settings);
 
 // The extension's answers: 200 {"success":true,...,"data":{user, tokens}}, 401, 429, 5xx.
-Outcome api_answer(Redemption redemption);
+Outcome api_answer(const Settings& settings, Redemption redemption);
 
 // The browser's answer: 303 with Directus' cookie, or a page (see redemption_page).
 Outcome page_answer(const Settings& settings, const Templates& templates, Redemption redemption,
                     const std::string& token, const std::string& action);
 
+// The waiting page's poll (GET `action`?wait=`deadline`) from the browser that asked for a
+// link: signs it in once another browser approved the link (one round trip, found by the
+// browser's binding); until then the same page again, until the deadline.
+Redemption await_approval(const Settings& settings, const Client& client, Backends backends);
+
+// The waiting page's answer to its poll: signed in (303 with the cookies), the waiting page
+// again (polling `poll_path`), or what went wrong (with the request form posting to `action`).
+Outcome waiting_answer(const Settings& settings, const Templates& templates, Redemption redemption,
+                       const std::string& poll_path, const std::string& action);
+
 // GET of the mailed link: the confirm page (who the link signs in, a field for the one-time
-// password when the user has 2FA), read only: it never spends the link.
+// password when the user has 2FA), read only: it never spends the link. Opened in another
+// browser than the one that asked, a bound link's page says where it was asked for and offers
+// what magic_link_device_binding allows.
 Outcome show_link(const Settings& settings, const Templates& templates, const std::string& token,
-                  const std::string& action, Backends backends);
+                  const Client& client, const std::string& action, Backends backends);
 
 }  // namespace magic_link

@@ -2,10 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/input/email.h"
-#include "core/render/mail.h"
-#include "core/input/redirect.h"
+#include <ctime>
+
 #include "core/crypto/token.h"
+#include "core/flows/gate.h"
+#include "core/input/email.h"
+#include "core/input/redirect.h"
+#include "core/render/mail.h"
+#include "core/render/pages.h"
 
 namespace magic_link {
 namespace {
@@ -23,6 +27,21 @@ Response accepted() {
   return {200, "application/json", body.dump(), {}};
 }
 
+// Whether the request comes from the address's owner: a browser that signed in as it (its
+// binding's owner proof) or holds a live Directus session of it (session cookie, signed by
+// Directus, of a row that is still there).
+bool from_owner(const Settings& settings, const LinkRequest& request, Backends backends) {
+  const std::time_t now = std::time(nullptr);
+  const Client& client = request.client;
+  if (client.binding && proves_owner(settings.secret, *client.binding, request.email, now)) {
+    return true;
+  }
+  const auto named = named_session(settings, {client.session_jwt, {}}, now);
+  if (!named) return false;
+  const auto owner = backends.store.find_session(named->row_token);
+  return owner && owner->active && normalize_email(owner->email) == request.email;
+}
+
 }  // namespace
 
 std::string limit_key(const Settings& settings, std::string_view kind, std::string_view value) {
@@ -30,8 +49,13 @@ std::string limit_key(const Settings& settings, std::string_view kind, std::stri
          keyed_hash(settings.secret, std::string(kind) + ":" + std::string(value)).substr(0, 32);
 }
 
+std::string waiting_path(std::string_view action, std::time_t deadline) {
+  return std::string(action) + "?wait=" + std::to_string(deadline);
+}
+
 std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, BodyFormat format,
-                                                     std::string_view body, Client client) {
+                                                     std::string_view body, Client client,
+                                                     RequestSource source) {
   const auto refuse = [](std::string_view message, std::string_view why) {
     return Outcome{json_failure(400, message),
                    {{LogLine::Level::info, "magic_link: generate refused: " + std::string(why)}}};
@@ -69,15 +93,36 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
       after_login_url = settings.public_url.origin() + *path;
     }
   }
-  return LinkRequest{std::move(*email), std::move(link_base), std::move(client),
-                     std::move(after_login_url), challenge.value};
+  LinkRequest request{std::move(*email),
+                      std::move(link_base),
+                      std::move(client),
+                      std::move(after_login_url),
+                      challenge.value,
+                      {},
+                      false};
+  if (settings.device_binding != DeviceBinding::off) {
+    const auto& binding = request.client.binding;
+    if (binding) {
+      request.binding_id = binding->id;
+    } else {
+      request.new_binding = true;  // for this request when it is a page's, else for the next
+      if (source == RequestSource::page) request.binding_id = new_binding_id();
+    }
+  }
+  return request;
 }
 
 Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
                      const LinkRequest& request, Backends backends) try {
+  // The owner's requests are counted apart (per address, not per network), so strangers
+  // spending the address's allowance cannot lock its owner out.
+  const bool owner = from_owner(settings, request, backends);
   const LinkRequestVerdict verdict = backends.limiter.count_link_request(
-      limit_key(settings, "client", request.client.ip), settings.max_requests_per_ip_per_hour,
-      limit_key(settings, "email", request.email), settings.max_requests_per_email_per_hour);
+      owner ? limit_key(settings, "owner-client", request.email)
+            : limit_key(settings, "client", request.client.ip),
+      settings.max_requests_per_ip_per_hour,
+      limit_key(settings, owner ? "owner" : "email", request.email),
+      settings.max_requests_per_email_per_hour);
   if (!verdict.client.allowed) {
     return {json_too_many(verdict.client.retry_after.count()),
             {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
@@ -102,9 +147,23 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
   record.email_rate_limited = !verdict.email.allowed;
   record.after_login_url = request.after_login_url;
   record.sealed_mail = sealer.seal(serialize(mail));
+  if (!request.binding_id.empty()) {
+    record.device_hash = binding_hash(settings.secret, request.binding_id);
+    record.device = coarse_fingerprint(request.client.user_agent, request.client.accept_language,
+                                       request.client.ip);
+  }
 
   backends.store.enqueue_link_request(record);
-  return {accepted(), {{LogLine::Level::info, "magic_link: generate: request accepted"}}, true};
+  Response answer = accepted();
+  if (request.new_binding) {
+    const std::string id = request.binding_id.empty() ? new_binding_id() : request.binding_id;
+    answer.headers.emplace_back(
+        "Set-Cookie", binding_cookie(settings, binding_value(settings.secret, id, "", 0)));
+  }
+  return {std::move(answer),
+          {{LogLine::Level::info, std::string("magic_link: generate: request accepted") +
+                                      (owner ? " (from the owner's browser)" : "")}},
+          true};
 } catch (const BackendError& error) {
   return unavailable(error.failure(), "generate");
 }

@@ -1,10 +1,13 @@
 // POST <api>/generate: the first half of the login flow.
 #pragma once
 
+#include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 
+#include "core/crypto/binding.h"
 #include "core/ports/backends.h"
 #include "core/input/body.h"
 #include "core/flows/outcome.h"
@@ -17,7 +20,14 @@ namespace magic_link {
 struct Client {
   std::string ip;  // $remote_addr, so the realip module decides
   std::string user_agent;
+  std::string accept_language;
+  std::optional<Binding> binding;  // its magic_link_device cookie, when it sent a valid one
+  std::string session_jwt;         // its directus_session_token cookie, as sent
 };
+
+// Where a link request came from: a page's form (always a browser, so always bound), or the
+// API (bound only when the browser sends its binding cookie along: fetch with credentials).
+enum class RequestSource { api, page };
 
 struct LinkRequest {
   std::string email;      // normalised
@@ -25,16 +35,22 @@ struct LinkRequest {
   Client client;
   std::string after_login_url;  // where the verify page sends the browser once signed in
   std::string code_challenge;   // PKCE S256: verify then needs the matching code_verifier
+  std::string binding_id;       // the browser the link is bound to, or "" (unbound)
+  bool new_binding = false;     // the answer sets the binding cookie
 };
 
 // Checks the body without touching a backend: a 400 answer, or a request worth running.
 std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, BodyFormat format,
-                                                     std::string_view body, Client client);
+                                                     std::string_view body, Client client,
+                                                     RequestSource source);
 
 // Rate limits, link, audit row and queued mail. Runs on a pool thread; the answer is the same
 // for every well-formed email whatever happened, and takes the same work to produce.
 Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
                      const LinkRequest& request, Backends backends);
+
+// The waiting page a bound browser polls after asking from `action`, until `deadline`.
+std::string waiting_path(std::string_view action, std::time_t deadline);
 
 // Keys under which Redis counts a client or an email: keyed hashes, never the values.
 std::string limit_key(const Settings& settings, std::string_view kind, std::string_view value);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config/settings.h"
+#include "core/input/fingerprint.h"
 
 namespace magic_link {
 
@@ -71,6 +72,8 @@ struct LinkRequestRecord {
   bool email_rate_limited = false;
   std::string after_login_url;
   std::string sealed_mail;  // the rendered message, encrypted; stored only when issued
+  std::string device_hash;  // the asking browser's binding (binding_hash), or "" when unbound
+  Fingerprint device;       // with a binding: the asking browser, coarsely
 };
 
 struct QueuedMail {
@@ -81,7 +84,14 @@ struct QueuedMail {
 };
 
 struct LinkClaim {
+  enum class Action {
+    sign_in,      // spend the link from any browser
+    same_device,  // the same, but a link bound to another browser is not spent (other_device)
+    approve,      // another browser approves a bound link: nothing spent, the asker may sign in
+    approved,     // the asking browser (device_hash) spends its approved link; no token
+  } action = Action::sign_in;
   std::string token_hash;
+  std::string device_hash;  // the claiming browser's binding, or ""
   std::string client_ip;
   std::string user_agent;
   std::string origin;
@@ -98,6 +108,8 @@ struct ClaimedLink {
     claimed,             // spent, and the directus_sessions row is in place
     otp_required,        // the user has 2FA: nothing spent; `tfa_secret` checks their code
     tfa_setup_required,  // 2FA is enforced for the user, who has none yet: nothing spent
+    other_device,        // bound to another browser (Action::same_device): nothing spent
+    approved,            // the approval is recorded (Action::approve): nothing spent
   } state = State::claimed;
   int link_id = 0;
   std::string stored_hash;
@@ -116,6 +128,9 @@ struct LinkPreview {
   std::string email;
   int minutes_left = 0;
   SecondFactor second_factor = SecondFactor::none;
+  std::string device_hash;  // the asking browser's binding, or "" when unbound
+  int minutes_since_request = 0;
+  Fingerprint device;
 };
 
 class LinkStore {
@@ -144,7 +159,8 @@ class LinkStore {
   // an allowed role (and not an admin, unless allowed), recording when and from where, and
   // inserts a short-lived directus_sessions row for that user. Of concurrent claims of one link
   // exactly one gets it; nothing for every other case. A user with 2FA is only claimed once
-  // `verified_tfa_secret_sha256` matches their secret; before that the answer says so.
+  // `verified_tfa_secret_sha256` matches their secret; before that the answer says so. The
+  // claim's action decides what a device binding changes (LinkClaim::Action).
   virtual std::optional<ClaimedLink> claim_link(const LinkClaim& claim) = 0;
   // The session was not created: the link is usable again and the session row goes.
   virtual void release_claim(int link_id, const std::string& session_token) = 0;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/crypto/binding.h"
+
 namespace magic_link {
 namespace {
 
@@ -37,13 +39,33 @@ bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
 }  // namespace
 
 Response confirm_page(const Settings& settings, const Templates& templates, const LinkPreview& link,
-                      std::string_view token, std::string_view action, std::string_view otp_error) {
+                      std::string_view token, std::string_view action, Choice choice,
+                      std::string_view otp_error) {
   TemplateValues values = {{"title", "Sign in to " + settings.site_name},
                            {"confirm", "yes"},
                            {"email", link.email},
                            {"token", std::string(token)},
                            {"action", std::string(action)}};
   if (link.minutes_left > 0) values.emplace("minutes_left", std::to_string(link.minutes_left));
+  if (choice != Choice::approve) {
+    values.emplace("sign_in", choice == Choice::sign_in ? "Sign in" : "Sign in here");
+  }
+  if (choice != Choice::sign_in) {
+    values.emplace("approve", "yes");
+    values.emplace("other_device", "yes");
+    if (!link.device.browser.empty() || !link.device.os.empty()) {
+      values.emplace("device", (link.device.browser.empty() ? "a browser" : link.device.browser) +
+                                   (link.device.os.empty() ? "" : " on " + link.device.os));
+    }
+    if (!link.device.network.empty()) values.emplace("network", link.device.network);
+    if (!link.device.language.empty()) values.emplace("language", link.device.language);
+    if (!link.device.browser.empty() || !link.device.network.empty()) {
+      values.emplace("asked", link.minutes_since_request <= 0 ? "just now"
+                              : link.minutes_since_request == 1
+                                  ? "1 minute ago"
+                                  : std::to_string(link.minutes_since_request) + " minutes ago");
+    }
+  }
   if (link.second_factor == SecondFactor::otp) values.emplace("otp", "yes");
   if (!otp_error.empty()) values.emplace("otp_error", std::string(otp_error));
   return page(settings, templates, otp_error.empty() ? 200 : 401, std::move(values));
@@ -115,14 +137,32 @@ Response invalid_link_page(const Settings& settings, const Templates& templates,
 Response redemption_page(const Settings& settings, const Templates& templates,
                          const Redemption& redemption, std::string_view token,
                          std::string_view action) {
-  const LinkPreview with_otp{redemption.link.email, 0, SecondFactor::otp};
+  LinkPreview with_otp;
+  with_otp.email = redemption.link.email;
+  with_otp.second_factor = SecondFactor::otp;
+  const Choice again = redemption.approving ? Choice::approve : Choice::sign_in;
   switch (redemption.status) {
     case Redemption::Status::otp_required:
-      return confirm_page(settings, templates, with_otp, token, action,
+      return confirm_page(settings, templates, with_otp, token, action, again,
                           "Enter the one-time password from your authenticator app.");
     case Redemption::Status::otp_invalid:
-      return confirm_page(settings, templates, with_otp, token, action,
+      return confirm_page(settings, templates, with_otp, token, action, again,
                           "That code is not right or was already used. Enter the current one.");
+    case Redemption::Status::other_device: {
+      LinkPreview elsewhere;
+      elsewhere.email = redemption.link.email;
+      return confirm_page(settings, templates, elsewhere, token, action, Choice::approve);
+    }
+    case Redemption::Status::approved:
+      return page(settings, templates, 200,
+                  {{"title", "Sign-in approved"},
+                   {"notice", "yes"},
+                   {"heading", "Sign-in approved"},
+                   {"message",
+                    "The browser that asked for this link signs in within a few seconds. You "
+                    "can close this page."}});
+    case Redemption::Status::waiting:  // waiting_answer shows the waiting page
+      break;
     case Redemption::Status::tfa_setup_required:
       return tfa_setup_page(settings, templates);
     case Redemption::Status::redeemed: {
@@ -135,6 +175,9 @@ Response redemption_page(const Settings& settings, const Templates& templates,
                         {{"Location", target}, {"Cache-Control", "no-store"}}};
       for (const auto& cookie : redemption.session.set_cookies) {
         response.headers.emplace_back("Set-Cookie", relay_cookie(settings, cookie));
+      }
+      if (!redemption.binding.empty()) {
+        response.headers.emplace_back("Set-Cookie", binding_cookie(settings, redemption.binding));
       }
       return response;
     }
@@ -190,11 +233,38 @@ Response check_email_page(const Settings& settings, const Templates& templates) 
                     std::to_string(settings.expiration_minutes) + " minutes."}});
 }
 
+Response waiting_page(const Settings& settings, const Templates& templates,
+                      std::string_view poll_path) {
+  return page(settings, templates, 200,
+              {{"title", "Check your email"},
+               {"notice", "yes"},
+               {"refresh", "3;url=" + std::string(poll_path)},
+               {"heading", "Check your email"},
+               {"message",
+                "If your address is registered, a sign-in link is on its way. Open it here, or "
+                "on another device and approve this sign-in there: this page then signs you "
+                "in by itself. The link works once and expires in " +
+                    std::to_string(settings.expiration_minutes) + " minutes."}});
+}
+
+Response wait_expired_page(const Settings& settings, const Templates& templates,
+                           std::string_view action) {
+  return notice_page(settings, templates, 200, "This sign-in request has expired",
+                     "Its link no longer works. Ask for a new one below.", action);
+}
+
 Response link_request_page(const Settings& settings, const Templates& templates,
-                           const Response& api_answer, std::string_view action) {
+                           const Response& api_answer, std::string_view action,
+                           std::string_view poll_path) {
   switch (api_answer.status) {
-    case 200:
-      return check_email_page(settings, templates);
+    case 200: {
+      Response answer = poll_path.empty() ? check_email_page(settings, templates)
+                                          : waiting_page(settings, templates, poll_path);
+      for (const auto& header : api_answer.headers) {
+        if (header.first == "Set-Cookie") answer.headers.push_back(header);
+      }
+      return answer;
+    }
     case 400:
       return notice_page(settings, templates, 400, "Please check the address",
                          "Please provide a valid email address.", action);
@@ -235,6 +305,12 @@ std::string relay_cookie(const Settings& settings, std::string_view set_cookie) 
   std::string cookie(set_cookie);
   if (settings.public_url.scheme == "https" && !has_secure_attribute(cookie)) cookie += "; Secure";
   return cookie;
+}
+
+std::string binding_cookie(const Settings& settings, std::string_view value) {
+  return relay_cookie(
+      settings, std::string(kBindingCookie) + "=" + std::string(value) + "; Path=/; Max-Age=" +
+                    std::to_string(kBindingLifetime.count()) + "; HttpOnly; SameSite=Lax");
 }
 
 }  // namespace magic_link

@@ -12,11 +12,16 @@
 
 namespace magic_link {
 
-// "Sign in to SITE as EMAIL?" with one button that POSTs the token to `action`, and a field for
-// the one-time password when the user has 2FA (`otp_error` says why the last code failed).
+// What the confirm page offers. The browser that asked (or any, for an unbound link) signs in;
+// another browser may sign in there or approve the asking one (prompt), or only approve (strict).
+enum class Choice { sign_in, sign_in_or_approve, approve };
+
+// "Sign in to SITE as EMAIL?" with the buttons of `choice`, which POST the token to `action`
+// (with `decision`), and a field for the one-time password when the user has 2FA (`otp_error`
+// says why the last code failed). Another browser is told where and when the link was asked for.
 Response confirm_page(const Settings& settings, const Templates& templates, const LinkPreview& link,
                       std::string_view token, std::string_view action,
-                      std::string_view otp_error = {});
+                      Choice choice = Choice::sign_in, std::string_view otp_error = {});
 
 // After a POST: 303 to the after-login target with Directus' cookie, the confirm page again
 // when a one-time password is missing or wrong (`token` is still usable), or a page saying what
@@ -44,9 +49,20 @@ Response signed_out_page(const Settings& settings, const Templates& templates,
 // After a new link was requested from a page.
 Response check_email_page(const Settings& settings, const Templates& templates);
 
-// A link request made from a form, answered as a page instead of the API's JSON.
+// A link request made from a form, answered as a page instead of the API's JSON: for a bound
+// browser, the waiting page polling `poll_path`.
 Response link_request_page(const Settings& settings, const Templates& templates,
-                           const Response& api_answer, std::string_view action);
+                           const Response& api_answer, std::string_view action,
+                           std::string_view poll_path = {});
+
+// "Check your email", reloading itself at `poll_path` every few seconds (no script): once
+// another browser approves the link, the reload signs this one in.
+Response waiting_page(const Settings& settings, const Templates& templates,
+                      std::string_view poll_path);
+
+// The waiting page's deadline passed: the link it waited for has expired.
+Response wait_expired_page(const Settings& settings, const Templates& templates,
+                           std::string_view action);
 
 // The link is unknown, expired, used or superseded: 401 with the form to ask for a new one.
 Response invalid_link_page(const Settings& settings, const Templates& templates,
@@ -69,5 +85,8 @@ bool same_origin(const Settings& settings, std::string_view origin, std::string_
 
 // Directus' Set-Cookie as the browser should get it: Secure added behind an https public URL.
 std::string relay_cookie(const Settings& settings, std::string_view set_cookie);
+
+// The device binding cookie (crypto/binding.h) with `value`: HttpOnly, SameSite=Lax, site-wide.
+std::string binding_cookie(const Settings& settings, std::string_view value);
 
 }  // namespace magic_link

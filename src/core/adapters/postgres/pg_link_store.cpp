@@ -4,13 +4,15 @@
 #include <mutex>
 #include <set>
 
+#include "core/crypto/token.h"
 #include "core/ports/backend_error.h"
 
 namespace magic_link {
 namespace {
 
 // The schema as numbered migrations (sql/NNN_name.sql, embedded at build time by
-// scripts/embed-sql.sh): each applied once, recorded in extension_magic_link_migrations.
+// scripts/embed-sql.sh): each applied once, recorded in extension_magic_link_migrations; then
+// the functions (sql/functions.sql), applied again whenever their text changes.
 struct Migration {
   int version;
   const char* name;
@@ -21,10 +23,12 @@ struct Migration {
 constexpr const char* kEnqueue = R"sql(
 INSERT INTO extension_magic_link_pending (email, ip_address, user_agent, token_hash, expires_at,
   rate_limited, allowed_roles, disallowed_roles, allow_admin, after_login_url, sealed_mail,
-  created_at, allow_sso_users)
+  created_at, allow_sso_users, device_hash, device_browser, device_os, device_language,
+  device_network)
 VALUES ($1, $2, $3, $4, (now() AT TIME ZONE 'utc') + make_interval(mins => $5::integer),
         $6::boolean, $7::text[], $8::text[], $9::boolean, $10, $11, now() AT TIME ZONE 'utc',
-        $12::boolean)
+        $12::boolean, nullif($13, ''), nullif($14, ''), nullif($15, ''), nullif($16, ''),
+        nullif($17, ''))
 )sql";
 
 constexpr const char* kProcess = "SELECT extension_magic_link_process($1::integer)";
@@ -71,8 +75,22 @@ DELETE FROM extension_magic_link
 )sql";
 
 constexpr const char* kClaim =
-    "SELECT * FROM extension_magic_link_claim($1, $2::text[], $3::text[], $4::boolean, $5, $6, $7, "
-    "$8, $9)";
+    "SELECT * FROM extension_magic_link_claim($1, $2, nullif($3, ''), $4::text[], $5::text[], "
+    "$6::boolean, $7, $8, $9, $10, $11)";
+
+constexpr const char* claim_action(LinkClaim::Action action) {
+  switch (action) {
+    case LinkClaim::Action::sign_in:
+      return "sign_in";
+    case LinkClaim::Action::same_device:
+      return "same_device";
+    case LinkClaim::Action::approve:
+      return "approve";
+    case LinkClaim::Action::approved:
+      return "approved";
+  }
+  return "sign_in";
+}
 
 constexpr const char* kRelease = R"sql(
 WITH session AS (DELETE FROM directus_sessions WHERE token = $2)
@@ -116,14 +134,17 @@ RequestOutcome outcome_of(const std::string& name) {
 std::atomic<bool> schema_ready{false};
 std::mutex schema_mutex;
 
-// Applies the migrations this database has not seen, in order, in one transaction under an
-// advisory lock, so workers and hosts starting together agree.
+// Applies the migrations this database has not seen, in order, and the functions if this text
+// of them is new to it, in one transaction under an advisory lock, so workers and hosts starting
+// together agree.
 void apply_migrations(PgConnection& connection) {
   connection.run_script(
       "BEGIN; SELECT pg_advisory_xact_lock(hashtext('extension_magic_link schema'));"
       "CREATE TABLE IF NOT EXISTS extension_magic_link_migrations ("
       "  version integer PRIMARY KEY, name text NOT NULL,"
-      "  applied_at timestamptz NOT NULL DEFAULT now())");
+      "  applied_at timestamptz NOT NULL DEFAULT now());"
+      "CREATE TABLE IF NOT EXISTS extension_magic_link_functions ("
+      "  sha256 text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
   try {
     const PgResult applied = connection.run(
         "applied_migrations", "SELECT version FROM extension_magic_link_migrations", {});
@@ -136,6 +157,17 @@ void apply_migrations(PgConnection& connection) {
                      "INSERT INTO extension_magic_link_migrations (version, name) "
                      "VALUES ($1::integer, $2)",
                      {std::to_string(migration.version), std::string(migration.name)});
+    }
+    const std::string functions_sha256 = sha256_hex(kFunctions);
+    if (connection
+            .run("functions_applied",
+                 "SELECT 1 FROM extension_magic_link_functions WHERE sha256 = $1",
+                 {functions_sha256})
+            .rows() == 0) {
+      connection.run_script(kFunctions);
+      connection.run("record_functions",
+                     "INSERT INTO extension_magic_link_functions (sha256) VALUES ($1)",
+                     {functions_sha256});
     }
     connection.run_script("COMMIT");
   } catch (const BackendError&) {
@@ -169,7 +201,8 @@ void PgLinkStore::enqueue_link_request(const LinkRequestRecord& r) {
       {r.email, r.client_ip, r.user_agent, r.token_hash, std::to_string(r.expiration_minutes),
        r.email_rate_limited ? "true" : "false", text_array(r.allowed_roles),
        text_array(r.disallowed_roles), r.allow_admin ? "true" : "false", r.after_login_url,
-       r.sealed_mail, r.allow_sso_users ? "true" : "false"});
+       r.sealed_mail, r.allow_sso_users ? "true" : "false", r.device_hash, r.device.browser,
+       r.device.os, r.device.language, r.device.network});
 }
 
 std::vector<RequestOutcome> PgLinkStore::process_link_requests(int limit) {
@@ -209,17 +242,19 @@ void PgLinkStore::delete_old_rows(int retention_days) {
 }
 
 std::optional<ClaimedLink> PgLinkStore::claim_link(const LinkClaim& c) {
-  const PgResult result =
-      ready().run("claim", kClaim,
-                  {c.token_hash, text_array(c.allowed_roles), text_array(c.disallowed_roles),
-                   c.allow_admin ? "true" : "false", c.verified_tfa_secret_sha256, c.session_token,
-                   c.client_ip, c.user_agent, c.origin});
+  const PgResult result = ready().run(
+      "claim", kClaim,
+      {claim_action(c.action), c.token_hash, c.device_hash, text_array(c.allowed_roles),
+       text_array(c.disallowed_roles), c.allow_admin ? "true" : "false",
+       c.verified_tfa_secret_sha256, c.session_token, c.client_ip, c.user_agent, c.origin});
   if (result.rows() == 0) return std::nullopt;
   const std::string outcome = result.text(0, 0);
   ClaimedLink link;
-  link.state = outcome == "claimed" ? ClaimedLink::State::claimed
-               : outcome == "otp"   ? ClaimedLink::State::otp_required
-                                    : ClaimedLink::State::tfa_setup_required;
+  link.state = outcome == "claimed"        ? ClaimedLink::State::claimed
+               : outcome == "otp"          ? ClaimedLink::State::otp_required
+               : outcome == "other_device" ? ClaimedLink::State::other_device
+               : outcome == "approved"     ? ClaimedLink::State::approved
+                                           : ClaimedLink::State::tfa_setup_required;
   link.link_id = result.integer(0, 1);
   link.stored_hash = result.text(0, 2);
   link.user_id = result.text(0, 3);
@@ -239,10 +274,14 @@ std::optional<LinkPreview> PgLinkStore::preview_link(const std::string& token_ha
   const PgResult result = ready().run("preview", kPreview, {token_hash});
   if (result.rows() == 0) return std::nullopt;
   const std::string factor = result.text(0, 2);
-  return LinkPreview{result.text(0, 0), result.integer(0, 1),
+  return LinkPreview{result.text(0, 0),
+                     result.integer(0, 1),
                      factor == "otp"     ? SecondFactor::otp
                      : factor == "setup" ? SecondFactor::setup_required
-                                         : SecondFactor::none};
+                                         : SecondFactor::none,
+                     result.text(0, 3),
+                     result.integer(0, 4),
+                     {result.text(0, 5), result.text(0, 6), result.text(0, 7), result.text(0, 8)}};
 }
 
 std::optional<std::string> PgLinkStore::user_email(const std::string& user_id) {

@@ -1,0 +1,272 @@
+-- Every function the module calls, each replaced as a whole: applied after the numbered
+-- migrations whenever this file's text changes (its SHA-256 is recorded in
+-- extension_magic_link_functions), so a change is made here once instead of copied into a new
+-- migration. A function whose result type changes is dropped first.
+DROP FUNCTION IF EXISTS extension_magic_link_preview(text);
+
+-- A role and its ancestors: Directus 11 nests roles (directus_roles.parent), Directus 10 not.
+CREATE OR REPLACE FUNCTION extension_magic_link_role_chain(p_role uuid)
+RETURNS uuid[] LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+  IF p_role IS NULL THEN RETURN '{}'; END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'directus_roles'::regclass
+                  AND attname = 'parent' AND NOT attisdropped) THEN
+    RETURN ARRAY[p_role];
+  END IF;
+  RETURN ARRAY(
+    WITH RECURSIVE chain(id, parent, depth) AS (
+      SELECT p_role, (SELECT r.parent FROM directus_roles AS r WHERE r.id = p_role), 1
+      UNION ALL
+      SELECT r.id, r.parent, c.depth + 1 FROM directus_roles AS r JOIN chain AS c ON r.id = c.parent
+       WHERE c.depth < 64)
+    SELECT id FROM chain);
+END
+$fn$;
+
+-- The extension's role rules, applied to the role and its ancestors: allowed list set -> one of
+-- them must be on it; disallowed list -> none of them may be on it.
+CREATE OR REPLACE FUNCTION extension_magic_link_role_allowed(
+  p_chain uuid[], p_allowed_roles text[], p_disallowed_roles text[])
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT (cardinality(p_allowed_roles) = 0 OR p_chain::text[] && p_allowed_roles)
+     AND NOT (p_chain::text[] && p_disallowed_roles)
+$fn$;
+
+-- Admin access and enforced 2FA as Directus decides them: policies attached to the user, its
+-- role or the role's ancestors (Directus 11+), or the role's own flags (Directus 10).
+CREATE OR REPLACE FUNCTION extension_magic_link_access(
+  p_user uuid, p_chain uuid[], OUT admin boolean, OUT enforce_tfa boolean)
+LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+  IF to_regclass('directus_policies') IS NOT NULL THEN
+    SELECT coalesce(bool_or(p.admin_access), false), coalesce(bool_or(p.enforce_tfa), false)
+      INTO admin, enforce_tfa
+      FROM directus_access AS a JOIN directus_policies AS p ON p.id = a.policy
+     WHERE a."user" = p_user OR a.role = ANY(p_chain);
+  ELSE
+    SELECT coalesce(bool_or(r.admin_access), false), coalesce(bool_or(r.enforce_tfa), false)
+      INTO admin, enforce_tfa
+      FROM directus_roles AS r WHERE r.id = ANY(p_chain);
+  END IF;
+END
+$fn$;
+
+-- What became of an accepted request is reported by name (RequestOutcome in
+-- src/core/ports/link_store.h); the extension's email_error text of each refusal, which
+-- operators' queries read in the audit row, is defined once, here.
+CREATE OR REPLACE FUNCTION extension_magic_link_email_error(p_outcome text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE p_outcome
+    WHEN 'rate_limited' THEN 'Rate limit exceeded'
+    WHEN 'unknown_user' THEN 'User not found'
+    WHEN 'inactive_user' THEN 'User not active'
+    WHEN 'role_refused' THEN 'Role not allowed'
+    WHEN 'admin_refused' THEN 'Admin not allowed'
+    WHEN 'provider_refused' THEN 'Provider not allowed'
+    WHEN 'superseded' THEN 'Superseded by new token'
+  END
+$fn$;
+
+-- Looks at one accepted request: who it is for, and whether a link is issued (superseding the
+-- address's older links and queueing the mail) or only an audit row is written. As the
+-- extension did, superseded links and refusal rows are `used = true`, so queries on `used` keep
+-- meaning "no longer redeemable".
+CREATE OR REPLACE FUNCTION extension_magic_link_issue(p extension_magic_link_pending)
+RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_utc timestamp := now() AT TIME ZONE 'utc';
+  found_id uuid;
+  found_status text;
+  found_role uuid;
+  found_provider text;
+  chain uuid[];
+  is_admin boolean;
+  refusal text;
+  link_id integer;
+  born_superseded boolean;
+BEGIN
+  -- Over its limit, an address gets the same row whoever it belongs to, and nobody is looked
+  -- up: the work after the answer (which shares the machine with the next answers) is the same.
+  IF NOT p.rate_limited THEN
+    SELECT u.id, u.status, u.role, u.provider INTO found_id, found_status, found_role, found_provider
+      FROM directus_users AS u
+     WHERE lower(u.email) = p.email ORDER BY (u.status = 'active') DESC LIMIT 1;
+    chain := extension_magic_link_role_chain(found_role);
+    is_admin := (extension_magic_link_access(found_id, chain)).admin;
+  END IF;
+  refusal := CASE
+    WHEN p.rate_limited THEN 'rate_limited'
+    WHEN found_id IS NULL THEN 'unknown_user'
+    WHEN found_status <> 'active' THEN 'inactive_user'
+    WHEN NOT extension_magic_link_role_allowed(chain, p.allowed_roles, p.disallowed_roles)
+      THEN 'role_refused'
+    WHEN is_admin AND NOT p.allow_admin THEN 'admin_refused'
+    WHEN coalesce(found_provider, 'default') <> 'default' AND NOT p.allow_sso_users
+      THEN 'provider_refused'
+  END;
+  IF refusal IS NOT NULL THEN
+    -- An audit row that no token can match; it never touches the user's valid link.
+    INSERT INTO extension_magic_link (email, token, expires_at, ip_address, user_agent, used,
+                                      created_at, email_sent, email_error, user_id, device_hash,
+                                      device_browser, device_os, device_language, device_network)
+    VALUES (p.email, '', p.created_at, p.ip_address, p.user_agent, true, p.created_at, false,
+            extension_magic_link_email_error(refusal), found_id, p.device_hash,
+            p.device_browser, p.device_os, p.device_language, p.device_network);
+    RETURN refusal;
+  END IF;
+  -- Serialises issuing per email, so at most one link per email is valid at any time. Workers
+  -- may take an address's requests out of order: the newest request's link is the valid one.
+  PERFORM pg_advisory_xact_lock(hashtextextended('extension_magic_link:' || p.email, 0));
+  UPDATE extension_magic_link
+     SET superseded_at = now_utc, used = true,
+         email_error = extension_magic_link_email_error('superseded')
+   WHERE email = p.email AND token <> '' AND NOT used AND superseded_at IS NULL
+     AND created_at <= p.created_at;
+  -- A link left valid here belongs to a newer request: this one is born superseded.
+  born_superseded := EXISTS (SELECT 1 FROM extension_magic_link AS l
+                              WHERE l.email = p.email AND l.token <> '' AND NOT l.used
+                                AND l.superseded_at IS NULL);
+  INSERT INTO extension_magic_link (email, token, expires_at, ip_address, user_agent, used,
+                                    created_at, user_id, after_login_url, superseded_at,
+                                    email_error, device_hash, device_browser, device_os,
+                                    device_language, device_network)
+  VALUES (p.email, p.token_hash, p.expires_at, p.ip_address, p.user_agent, born_superseded,
+          p.created_at, found_id, p.after_login_url,
+          CASE WHEN born_superseded THEN now_utc END,
+          CASE WHEN born_superseded THEN extension_magic_link_email_error('superseded') END,
+          p.device_hash, p.device_browser, p.device_os, p.device_language, p.device_network)
+  RETURNING id INTO link_id;
+  INSERT INTO extension_magic_link_outbox (link_id, sealed_mail, next_attempt_at, created_at)
+  VALUES (link_id, p.sealed_mail, now_utc, now_utc);
+  RETURN 'issued';
+END
+$fn$;
+
+-- Takes up to p_limit accepted requests (SKIP LOCKED: workers and hosts share the queue) and
+-- looks at each; a request leaves the queue in the transaction that records its outcome.
+CREATE OR REPLACE FUNCTION extension_magic_link_process(p_limit integer)
+RETURNS SETOF text LANGUAGE plpgsql AS $fn$
+DECLARE
+  p extension_magic_link_pending;
+BEGIN
+  -- In the order they were accepted, so links (and their mail) follow the requests.
+  FOR p IN SELECT * FROM extension_magic_link_pending ORDER BY id LIMIT p_limit
+              FOR UPDATE SKIP LOCKED LOOP
+    DELETE FROM extension_magic_link_pending WHERE id = p.id;
+    RETURN NEXT extension_magic_link_issue(p);
+  END LOOP;
+END
+$fn$;
+
+-- Whether the user of a link must give a one-time password ('otp'), must first set up 2FA in
+-- Directus ('setup'), or neither ('').
+CREATE OR REPLACE FUNCTION extension_magic_link_second_factor(p_user uuid, p_tfa_secret text,
+                                                              p_role uuid)
+RETURNS text LANGUAGE sql STABLE AS $fn$
+  SELECT CASE
+    WHEN p_tfa_secret IS NOT NULL THEN 'otp'
+    WHEN (extension_magic_link_access(p_user, extension_magic_link_role_chain(p_role))).enforce_tfa
+      THEN 'setup'
+    ELSE '' END
+$fn$;
+
+-- One round trip per redemption: find the link, check its user again, then (p_action)
+--   'sign_in'      spend it and open a session row, from any browser;
+--   'same_device'  the same, but a link bound to another browser answers 'other_device';
+--   'approve'      record another device's approval of a bound link, spending nothing;
+--   'approved'     (no token) spend the approved link bound to p_device_hash: the waiting
+--                  browser signs in; its second factor was checked at the approval.
+-- A user with 2FA needs p_tfa_secret_sha256 to match their secret (the caller checked the
+-- one-time password against it); until then the answer is 'otp' and nothing is spent.
+CREATE OR REPLACE FUNCTION extension_magic_link_claim(
+  p_action text, p_token_hash text, p_device_hash text, p_allowed_roles text[],
+  p_disallowed_roles text[], p_allow_admin boolean, p_tfa_secret_sha256 text,
+  p_session_token text, p_ip text, p_user_agent text, p_origin text)
+RETURNS TABLE (outcome text, link_id integer, stored_hash text, user_id uuid, email text,
+               first_name text, last_name text, after_login_url text, tfa_secret text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_utc timestamp := now() AT TIME ZONE 'utc';
+  link record;
+  person record;
+  chain uuid[];
+  second_factor text;
+  result text;
+BEGIN
+  -- Concurrent claims queue on the row lock; once the first commits, the row no longer matches
+  -- for the others (PostgreSQL re-checks it), so exactly one wins.
+  IF p_action = 'approved' THEN
+    SELECT l.id, l.token, l.user_id, l.after_login_url, l.device_hash INTO link
+      FROM extension_magic_link AS l
+     WHERE l.device_hash = p_device_hash AND NOT l.used AND l.approved_at IS NOT NULL
+       AND l.token <> '' AND l.superseded_at IS NULL AND l.expires_at > now_utc
+     ORDER BY l.id DESC LIMIT 1
+       FOR UPDATE;
+  ELSE
+    SELECT l.id, l.token, l.user_id, l.after_login_url, l.device_hash INTO link
+      FROM extension_magic_link AS l
+     WHERE l.token = p_token_hash AND l.token <> '' AND NOT l.used AND l.superseded_at IS NULL
+       AND l.expires_at > now_utc
+       FOR UPDATE;
+  END IF;
+  IF link.id IS NULL THEN RETURN; END IF;
+  SELECT u.id, u.email, u.first_name, u.last_name, u.status, u.role, u.tfa_secret INTO person
+    FROM directus_users AS u WHERE u.id = link.user_id;
+  IF person.id IS NULL OR person.status <> 'active' THEN RETURN; END IF;
+  chain := extension_magic_link_role_chain(person.role);
+  IF NOT extension_magic_link_role_allowed(chain, p_allowed_roles, p_disallowed_roles)
+     OR ((extension_magic_link_access(person.id, chain)).admin AND NOT p_allow_admin) THEN
+    RETURN;
+  END IF;
+  IF p_action = 'same_device' AND link.device_hash IS DISTINCT FROM p_device_hash
+     AND link.device_hash IS NOT NULL THEN
+    result := 'other_device';
+  ELSIF p_action = 'approve' AND link.device_hash IS NULL THEN
+    RETURN;  -- nothing waits for an unbound link
+  ELSE
+    second_factor := CASE WHEN p_action = 'approved' THEN '' ELSE
+      extension_magic_link_second_factor(person.id, person.tfa_secret, person.role) END;
+    IF second_factor = 'otp' AND p_tfa_secret_sha256 IS NOT DISTINCT FROM
+                                 encode(sha256(convert_to(person.tfa_secret, 'UTF8')), 'hex') THEN
+      second_factor := '';
+    END IF;
+    result := coalesce(nullif(second_factor, ''),
+                       CASE WHEN p_action = 'approve' THEN 'approved' ELSE 'claimed' END);
+  END IF;
+  IF result = 'approved' THEN
+    UPDATE extension_magic_link
+       SET approved_at = now_utc, approved_ip = p_ip, approved_user_agent = p_user_agent
+     WHERE id = link.id;
+  ELSIF result = 'claimed' THEN
+    UPDATE extension_magic_link
+       SET used = true, used_at = now_utc, used_ip = p_ip, used_user_agent = p_user_agent
+     WHERE id = link.id;
+    -- Directus turns this row into a real session on /auth/refresh, within the minute.
+    INSERT INTO directus_sessions (token, "user", expires, ip, user_agent, origin)
+    VALUES (p_session_token, person.id, now() + interval '1 minute', p_ip, p_user_agent, p_origin);
+  END IF;
+  RETURN QUERY SELECT result, link.id, link.token::text, person.id, person.email::text,
+                      person.first_name::text, person.last_name::text, link.after_login_url,
+                      CASE WHEN result = 'otp' THEN person.tfa_secret::text END;
+END
+$fn$;
+
+-- What the confirm page shows, read only: whose link, how long it lasts, which second factor,
+-- and (for a bound link) the browser that asked for it: its binding's keyed hash, which the
+-- caller compares with the visitor's, and its coarse fingerprint.
+CREATE OR REPLACE FUNCTION extension_magic_link_preview(p_token_hash text)
+RETURNS TABLE (email text, minutes_left integer, second_factor text, device_hash text,
+               minutes_since_request integer, device_browser text, device_os text,
+               device_language text, device_network text)
+LANGUAGE sql STABLE AS $fn$
+  SELECT l.email::text,
+         ceil(extract(epoch FROM l.expires_at - (now() AT TIME ZONE 'utc')) / 60)::integer,
+         coalesce(extension_magic_link_second_factor(u.id, u.tfa_secret, u.role), ''),
+         coalesce(l.device_hash, '')::text,
+         floor(extract(epoch FROM (now() AT TIME ZONE 'utc') - l.created_at) / 60)::integer,
+         coalesce(l.device_browser, '')::text, coalesce(l.device_os, '')::text,
+         coalesce(l.device_language, '')::text, coalesce(l.device_network, '')::text
+    FROM extension_magic_link AS l LEFT JOIN directus_users AS u ON u.id = l.user_id
+   WHERE l.token = p_token_hash AND l.token <> '' AND NOT l.used AND l.superseded_at IS NULL
+     AND l.expires_at > (now() AT TIME ZONE 'utc')
+$fn$;
