@@ -104,9 +104,11 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
     const auto& binding = request.client.binding;
     if (binding) {
       request.binding_id = binding->id;
+    } else if (source == RequestSource::page) {
+      request.binding_id = new_binding_id();
+      request.new_binding = true;
     } else {
-      request.new_binding = true;  // for this request when it is a page's, else for the next
-      if (source == RequestSource::page) request.binding_id = new_binding_id();
+      request.new_binding = request.client.browser;  // for its next request
     }
   }
   return request;

@@ -23,10 +23,12 @@ struct Client {
   std::string accept_language;
   std::optional<Binding> binding;  // its magic_link_device cookie, when it sent a valid one
   std::string session_jwt;         // its directus_session_token cookie, as sent
+  bool browser = false;            // it sent an Origin or cookies: a browser's form or fetch
 };
 
 // Where a link request came from: a page's form (always a browser, so always bound), or the
-// API (bound only when the browser sends its binding cookie along: fetch with credentials).
+// API (bound only when the browser sends its binding cookie along: fetch with credentials; a
+// browser's fetch without one gets one for its next request, other clients none).
 enum class RequestSource { api, page };
 
 struct LinkRequest {
