@@ -252,6 +252,28 @@ subtest 'strangers spending an address\'s allowance do not lock its owner out' =
     reset_limits();
 };
 
+subtest 'a live Directus session of the address counts as its owner too' => sub {
+    start_nginx(http => 'magic_link_session_mode session;');
+    reset_limits();
+    my $session = sign_in('owner@example.com');
+    like $session, qr/^directus_session_token=/, 'signed in with a Directus session cookie';
+    reset_limits();
+    generate('owner@example.com') for 1 .. 6;  # strangers spend the allowance
+    wait_for_requests();
+    my $before = () = mails_to('owner@example.com');
+    my $asked = post_json('/magic-link-api/generate', '{"email":"owner@example.com"}',
+                          headers => { Cookie => $session });
+    is $asked->{status}, 200, 'the session holder asks (no binding cookie)';
+    is scalar(wait_for_mails('owner@example.com', $before + 1)), $before + 1, 'and is mailed';
+    my $forged = post_json('/magic-link-api/generate', '{"email":"owner@example.com"}',
+                           headers => { Cookie => 'directus_session_token=' . ('x' x 40) });
+    wait_for_requests();
+    is sql(q{SELECT email_error FROM extension_magic_link WHERE email = 'owner@example.com'
+             ORDER BY id DESC LIMIT 1})->[0]{email_error}, 'Rate limit exceeded',
+        'a forged session cookie is a stranger\'s';
+    start();
+};
+
 is_deeply [log_leaks()], [], 'no token in the error log';
 # nginx's own debug lines echo request headers; the module's lines never name a binding.
 is scalar(grep { /magic_link:/ && /magic_link_device|[A-Za-z0-9_-]{22}\b/ }
