@@ -132,6 +132,14 @@ subtest 'the extension\'s table semantics: superseded and refused rows are used'
     is $old->{email_error}, 'Superseded by new token', 'with the extension\'s text';
     my ($new) = @{ sql('SELECT used, email_error FROM extension_magic_link WHERE token = ?', token_hash($second)) };
     is $new->{used}, 0, 'the newest link is not used';
+    generate('jane.doe@example.com') for 1 .. 2;  # the first is superseded before its mail goes
+    wait_for_requests();
+    wait_for_outbox(10, 'jane.doe@example.com');
+    my (undef, $quick) = @{ sql(q{SELECT used, email_error FROM extension_magic_link
+                                   WHERE email = ? AND token <> '' ORDER BY id DESC LIMIT 2},
+                                'jane.doe@example.com') };
+    is $quick->{email_error}, 'Superseded by new token',
+        'superseded before or while its mail went out: the same text';
     generate('nobody-at-all@example.com');
     wait_for_requests();
     my ($refusal) = @{ sql(q{SELECT used, email_error FROM extension_magic_link WHERE email = ?

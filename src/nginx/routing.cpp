@@ -96,7 +96,7 @@ Client client_of(ngx_http_request_t* r) {
   }
   client.accept_language = std::string(header(r, "Accept-Language").substr(0, kMaxUserAgent));
   client.binding = read_binding(cookie(r, kBindingCookie));
-  client.session_jwt = cookie(r, "directus_session_token");
+  client.directus_cookies = directus_cookies(r);
   client.browser = !header(r, "Origin").empty() || r->headers_in.cookies.nelts > 0;
   return client;
 }

@@ -5,7 +5,6 @@
 #include <ctime>
 
 #include "core/crypto/token.h"
-#include "core/flows/gate.h"
 #include "core/input/email.h"
 #include "core/input/redirect.h"
 #include "core/render/mail.h"
@@ -28,15 +27,15 @@ Response accepted() {
 }
 
 // Whether the request comes from the address's owner: a browser that signed in as it (its
-// binding's owner proof) or holds a live Directus session of it (session cookie, signed by
-// Directus, of a row that is still there).
+// binding's owner proof) or holds a live Directus session of it (a session cookie signed by
+// Directus, or a refresh cookie, naming a row that is still there).
 bool from_owner(const Settings& settings, const LinkRequest& request, Backends backends) {
   const std::time_t now = std::time(nullptr);
   const Client& client = request.client;
   if (client.binding && proves_owner(settings.secret, *client.binding, request.email, now)) {
     return true;
   }
-  const auto named = named_session(settings, {client.session_jwt, {}}, now);
+  const auto named = named_session(settings, client.directus_cookies, now);
   if (!named) return false;
   const auto owner = backends.store.find_session(named->row_token);
   return owner && owner->active && normalize_email(owner->email) == request.email;

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "core/crypto/binding.h"
+#include "core/flows/gate.h"
 #include "core/ports/backends.h"
 #include "core/input/body.h"
 #include "core/flows/outcome.h"
@@ -22,7 +23,7 @@ struct Client {
   std::string user_agent;
   std::string accept_language;
   std::optional<Binding> binding;  // its magic_link_device cookie, when it sent a valid one
-  std::string session_jwt;         // its directus_session_token cookie, as sent
+  GateCookies directus_cookies;    // its Directus session and refresh cookies, as sent
   bool browser = false;            // it sent an Origin or cookies: a browser's form or fetch
 };
 

@@ -48,9 +48,13 @@ RETURNING o.link_id, o.sealed_mail, o.attempts,
           (NOT l.used AND l.expires_at > (now() AT TIME ZONE 'utc')) AS still_usable
 )sql";
 
+// A link superseded meanwhile keeps its audit text (`Superseded by new token`) whatever its
+// mail did.
 constexpr const char* kMailSent = R"sql(
 WITH sent AS (DELETE FROM extension_magic_link_outbox WHERE link_id = $1::integer)
-UPDATE extension_magic_link SET email_sent = true, email_error = NULL WHERE id = $1::integer
+UPDATE extension_magic_link
+   SET email_sent = true, email_error = CASE WHEN superseded_at IS NULL THEN NULL ELSE email_error END
+ WHERE id = $1::integer
 )sql";
 
 constexpr const char* kMailRetry = R"sql(
@@ -59,12 +63,16 @@ WITH later AS (
      SET next_attempt_at = (now() AT TIME ZONE 'utc') + make_interval(secs => $3::integer / 1000.0),
          lease_until = NULL
    WHERE link_id = $1::integer)
-UPDATE extension_magic_link SET email_error = left($2, 255) WHERE id = $1::integer
+UPDATE extension_magic_link
+   SET email_error = CASE WHEN superseded_at IS NULL THEN left($2, 255) ELSE email_error END
+ WHERE id = $1::integer
 )sql";
 
 constexpr const char* kMailGiveUp = R"sql(
 WITH dropped AS (DELETE FROM extension_magic_link_outbox WHERE link_id = $1::integer)
-UPDATE extension_magic_link SET email_sent = false, email_error = left($2, 255)
+UPDATE extension_magic_link
+   SET email_sent = false,
+       email_error = CASE WHEN superseded_at IS NULL THEN left($2, 255) ELSE email_error END
  WHERE id = $1::integer
 )sql";
 
