@@ -72,8 +72,14 @@ unit: deps $(UNIT_TESTS)
 
 # The nginx suites start their own Redis, PostgreSQL, SMTP sink and Directus on 127.0.0.1.
 PROVE := scripts/with-services.sh prove -I t/lib -r t/
+# The flow suites once more with the module behind PgBouncer in transaction pooling, the usual
+# way many hosts share one PostgreSQL.
+FLOW_SUITES := $(sort $(wildcard t/02*.t t/03*.t t/04*.t t/07*.t))
 t: all test-deps
-	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) $(PROVE)
+	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) scripts/with-services.sh sh -c '\
+	  prove -I t/lib -r t/ && echo "==> the flow suites through PgBouncer (transaction pooling)" && \
+	  TEST_NGINX_MODULE_PG_PORT=$$TEST_NGINX_PGBOUNCER_PORT prove -I t/lib $(FLOW_SUITES)'
+
 
 # The same suites with nginx run by scripts/checked-nginx.sh, which fails the run when any
 # process left a sanitizer or memcheck report (collected in $(BUILD)/<kind>/reports).

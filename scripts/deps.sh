@@ -17,7 +17,7 @@ BUILD_PKGS=(
     nlohmann-json3-dev libkainjow-mustache-dev liboath-dev libjwt-dev
 )
 TEST_PKGS=(
-    nginx redis-server postgresql python3-aiosmtpd curl iproute2 wrk
+    nginx redis-server postgresql pgbouncer python3-aiosmtpd curl iproute2 wrk
     # Test::Nginx is not packaged (and CPAN is not reachable); t/lib carries it, these are its deps.
     libtest-base-perl libtext-diff-perl libtest-longstring-perl libwww-perl libipc-run-perl
     liburi-perl liblist-moreutils-perl libtest-tcp-perl libdbd-pg-perl

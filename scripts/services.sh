@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Starts and stops private service instances for tests and the demo: Redis, PostgreSQL,
-# an SMTP sink and Directus. All listen on 127.0.0.1 only and keep their state in a run
+# PgBouncer in front of it, an SMTP sink and Directus. All listen on 127.0.0.1 only and keep their state in a run
 # dir; system services are never touched.
 #
-#   services.sh start  [redis|postgres|smtp|directus]...   (none = all, in that order)
+#   services.sh start  [redis|postgres|pgbouncer|smtp|directus]...   (none = all, in that order)
 #   services.sh stop   [name]...                           (none = all, in reverse order)
 #   services.sh status [name]...   exit status 0 if all named services are running, else 3
 #   services.sh pause|resume redis|smtp|directus...   SIGSTOP/SIGCONT: a stuck backend (the
@@ -14,6 +14,8 @@
 #   ML_RUN_DIR        /tmp/ngx-magic-link-test  (under /tmp: the postgres user must enter it)
 #   ML_REDIS_PORT     16379
 #   ML_PG_PORT        15432
+#   ML_PGBOUNCER_PORT 16432  (PgBouncer 1.18, transaction pooling, database directus as postgres)
+#   ML_PGBOUNCER_MODE transaction | session
 #   ML_SMTP_PORT      12525
 #   ML_DIRECTUS_PORT  18055
 #   ML_PUBLIC_URL     http://127.0.0.1:$ML_DIRECTUS_PORT
@@ -29,8 +31,8 @@ RUN=${ML_RUN_DIR:-/tmp/ngx-magic-link-test}
 [[ $RUN == /* ]] || RUN=$PWD/$RUN
 
 # Environment first, then what this run dir saved, then the defaults.
-SETTINGS_VARS=(ML_REDIS_PORT ML_PG_PORT ML_SMTP_PORT ML_DIRECTUS_PORT ML_PUBLIC_URL
-               ML_SMTP_KIND ML_MAILDEV_WEB_PORT ML_PG_DURABLE)
+SETTINGS_VARS=(ML_REDIS_PORT ML_PG_PORT ML_PGBOUNCER_PORT ML_PGBOUNCER_MODE ML_SMTP_PORT
+               ML_DIRECTUS_PORT ML_PUBLIC_URL ML_SMTP_KIND ML_MAILDEV_WEB_PORT ML_PG_DURABLE)
 declare -A FROM_ENV=()
 for v in "${SETTINGS_VARS[@]}"; do [[ -n ${!v:-} ]] && FROM_ENV[$v]=${!v}; done
 # shellcheck source=/dev/null
@@ -38,6 +40,8 @@ if [[ -f $RUN/settings ]]; then source "$RUN/settings"; fi
 for v in "${!FROM_ENV[@]}"; do printf -v "$v" '%s' "${FROM_ENV[$v]}"; done
 REDIS_PORT=${ML_REDIS_PORT:-16379}
 PG_PORT=${ML_PG_PORT:-15432}
+PGBOUNCER_PORT=${ML_PGBOUNCER_PORT:-16432}
+PGBOUNCER_MODE=${ML_PGBOUNCER_MODE:-transaction}
 SMTP_PORT=${ML_SMTP_PORT:-12525}
 DIRECTUS_PORT=${ML_DIRECTUS_PORT:-18055}
 PUBLIC_URL=${ML_PUBLIC_URL:-http://127.0.0.1:$DIRECTUS_PORT}
@@ -51,7 +55,7 @@ PG_SOCKET_DIR=$RUN/pg-socket
 ADMIN_EMAIL=admin@example.com
 ADMIN_PASSWORD=admin-password
 MAILDEV_VERSION=3.0.0
-ALL=(redis postgres smtp directus)
+ALL=(redis postgres pgbouncer smtp directus)
 
 say() { echo "==> $*" >&2; }
 die() { echo "services.sh: $*" >&2; exit 1; }
@@ -203,6 +207,42 @@ postgres_stop() {
         || fail postgres "$RUN/postgres.log" "pg_ctl stop failed"
 }
 
+# ------------------------------------------------------------------------ pgbouncer
+
+# Debian's PgBouncer in front of the test PostgreSQL, the way many hosts share one database:
+# clients name any user; the server side logs in as postgres.
+pgbouncer_running() { pid_alive "$RUN/pgbouncer.pid" pgbouncer; }
+pgbouncer_start() {
+    local log=$RUN/pgbouncer.log ini=$RUN/pgbouncer.ini
+    command -v pgbouncer >/dev/null || die "pgbouncer: not installed (apt-get install pgbouncer)"
+    check_port_free pgbouncer "$PGBOUNCER_PORT" ML_PGBOUNCER_PORT
+    cat >"$ini" <<INI
+[databases]
+directus = host=127.0.0.1 port=$PG_PORT dbname=directus user=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = any
+pool_mode = $PGBOUNCER_MODE
+max_client_conn = 1000
+default_pool_size = 20
+logfile = $log
+pidfile = $RUN/pgbouncer.pid
+INI
+    touch "$log"
+    # PgBouncer refuses to run as root: as root, it runs as the postgres user.
+    if [[ $EUID -eq 0 ]]; then chown postgres "$ini" "$log" "$RUN"; fi
+    as_pg pgbouncer -d "$ini" >>"$log" 2>&1 9>&- || fail pgbouncer "$log" "pgbouncer did not start"
+    local i
+    for ((i = 0; i < 40; i++)); do
+        pgbouncer_running && port_busy "$PGBOUNCER_PORT" && return
+        sleep 0.25
+    done
+    fail pgbouncer "$log" "not listening on $PGBOUNCER_PORT after 10 s"
+}
+pgbouncer_stop() { kill_pidfile pgbouncer "$RUN/pgbouncer.pid" pgbouncer; }
+
 # ----------------------------------------------------------------------------- smtp
 
 smtp_pattern() { [[ $SMTP_KIND == maildev ]] && echo maildev || echo aiosmtpd; }
@@ -339,8 +379,8 @@ save_settings() {
     local v tmp=$RUN/settings.tmp
     {
         echo "# settings of this run dir, written by services.sh; environment variables win"
-        for v in REDIS_PORT PG_PORT SMTP_PORT DIRECTUS_PORT PUBLIC_URL SMTP_KIND \
-                 MAILDEV_WEB_PORT PG_DURABLE; do
+        for v in REDIS_PORT PG_PORT PGBOUNCER_PORT PGBOUNCER_MODE SMTP_PORT DIRECTUS_PORT \
+                 PUBLIC_URL SMTP_KIND MAILDEV_WEB_PORT PG_DURABLE; do
             # shellcheck disable=SC2016  # the ${...} is for whoever sources the file
             printf 'ML_%s=${ML_%s:-%s}\n' "$v" "$v" "$(quote "${!v}")"
         done
@@ -358,6 +398,7 @@ write_env() {
         e TEST_NGINX_REDIS_PORT "$REDIS_PORT"
         e TEST_NGINX_PG_PORT "$PG_PORT"
         e TEST_NGINX_PG_DSN "host=127.0.0.1 port=$PG_PORT dbname=directus user=postgres"
+        e TEST_NGINX_PGBOUNCER_PORT "$PGBOUNCER_PORT"
         e TEST_NGINX_SMTP_PORT "$SMTP_PORT"
         e TEST_NGINX_SMTP_KIND "$SMTP_KIND"
         if [[ $SMTP_KIND == maildev ]]; then
@@ -390,7 +431,7 @@ in_order() {  # the given names in start order (or reverse), each once
     local reverse=$1 n
     shift
     local order=("${ALL[@]}")
-    if [[ $reverse == 1 ]]; then order=(directus smtp postgres redis); fi
+    if [[ $reverse == 1 ]]; then order=(directus smtp pgbouncer postgres redis); fi
     for n in "${order[@]}"; do
         [[ " $* " == *" $n "* ]] && echo "$n"
     done
@@ -440,6 +481,7 @@ case $cmd in
             case $n in
                 redis) port=$REDIS_PORT pidfile=$RUN/redis.pid ;;
                 postgres) port=$PG_PORT pidfile=$PG_DATA/postmaster.pid ;;
+                pgbouncer) port=$PGBOUNCER_PORT pidfile=$RUN/pgbouncer.pid ;;
                 smtp) port=$SMTP_PORT pidfile=$RUN/smtp.pid ;;
                 directus) port=$DIRECTUS_PORT pidfile=$RUN/directus.pid ;;
             esac

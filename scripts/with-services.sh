@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a command with the test services up (Redis, PostgreSQL, SMTP sink, Directus; see
+# Runs a command with the test services up (Redis, PostgreSQL, PgBouncer, SMTP sink, Directus; see
 # scripts/services.sh) and their settings in the environment ($ML_RUN_DIR/env), then
 # stops every service it started: on success, failure or Ctrl-C. Exits with the
 # command's status.
@@ -32,7 +32,7 @@ fresh=
 if [[ -z ${ML_RUN_DIR:-} ]]; then
     ML_RUN_DIR=$(mktemp -d /tmp/ngx-magic-link-test.XXXXXX)
     fresh=1
-    for v in ML_REDIS_PORT ML_PG_PORT ML_SMTP_PORT ML_DIRECTUS_PORT ML_MAILDEV_WEB_PORT; do
+    for v in ML_REDIS_PORT ML_PG_PORT ML_PGBOUNCER_PORT ML_SMTP_PORT ML_DIRECTUS_PORT ML_MAILDEV_WEB_PORT; do
         [[ -n ${!v:-} ]] || export "$v=$(free_port)"
     done
 fi
@@ -40,7 +40,7 @@ export ML_RUN_DIR
 
 # Services already running in this run dir were started by someone else: leave them be.
 started=()
-for n in redis postgres smtp directus; do
+for n in redis postgres pgbouncer smtp directus; do
     "$SERVICES" status "$n" >/dev/null || started+=("$n")
 done
 

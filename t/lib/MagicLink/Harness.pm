@@ -56,6 +56,10 @@ sub server_root { $root }
 # The module's settings for the test services; `main`, `http` and `server` add directives,
 # `log_level` sets the error log's (default debug), `workers` the worker processes (default 1),
 # `directus_secret` replaces Directus' SECRET.
+# The module's PostgreSQL: TEST_NGINX_MODULE_PG_PORT runs the suites through PgBouncer (make t
+# does, once); the harness itself always talks to PostgreSQL directly.
+my $module_pg_port = $ENV{TEST_NGINX_MODULE_PG_PORT} || $ENV{TEST_NGINX_PG_PORT};
+
 sub config {
     my (%opts) = @_;
     my $modules = join '', map { "load_module $_;\n" } split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
@@ -73,7 +77,7 @@ http {
     client_body_temp_path $root/tmp/body;
     proxy_temp_path $root/tmp/proxy;
     magic_link_secret $SECRET;
-    magic_link_postgres "host=127.0.0.1 port=$ENV{TEST_NGINX_PG_PORT} dbname=directus user=postgres";
+    magic_link_postgres "host=127.0.0.1 port=$module_pg_port dbname=directus user=postgres";
     magic_link_redis redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
     magic_link_smtp_host 127.0.0.1;
     magic_link_smtp_port $ENV{TEST_NGINX_SMTP_PORT};

@@ -68,14 +68,16 @@ PgConnection::~PgConnection() {
 void PgConnection::drop() {
   if (connection_ != nullptr) PQfinish(connection_);
   connection_ = nullptr;
-  prepared_.clear();
 }
 
 void PgConnection::throw_failure(const std::string& what, bool timed_out) {
   std::string why = timed_out ? "no answer in time" : "";
   if (!timed_out && connection_ != nullptr) why = one_line(PQerrorMessage(connection_));
   // A connection left mid-statement cannot be reused; a fresh one is made on the next call.
-  if (timed_out || connection_ == nullptr || PQstatus(connection_) != CONNECTION_OK) drop();
+  if (timed_out || connection_ == nullptr || PQstatus(connection_) != CONNECTION_OK ||
+      PQpipelineStatus(connection_) != PQ_PIPELINE_OFF) {
+    drop();
+  }
   throw BackendError(Backend::postgres, what, why, timed_out);
 }
 
@@ -99,10 +101,6 @@ void PgConnection::connect() {
   // NOTICEs (such as "already exists, skipping") would otherwise go to nginx's stderr.
   PQsetNoticeProcessor(
       connection_, [](void*, const char*) {}, nullptr);
-  // The server stops a statement that outlives our wait, so nothing runs on unobserved.
-  const std::string limit = "SET statement_timeout = " + std::to_string(timeout_.count());
-  send_and_wait(PQsendQuery(connection_, limit.c_str()) == 1, "session setup");
-  last_result("session setup");
 }
 
 void PgConnection::send_and_wait(bool sent, const std::string& what) {
@@ -137,22 +135,64 @@ PgResult PgConnection::last_result(const std::string& what) {
   return result;
 }
 
+// Waits for the next result of a pipeline; null between one statement's results and the next's.
+pg_result* PgConnection::next_result(const std::string& what) {
+  while (PQisBusy(connection_)) {
+    if (!wait_socket(PQsocket(connection_), false, deadline_ms_)) throw_failure(what, true);
+    if (PQconsumeInput(connection_) == 0) throw_failure(what);
+  }
+  return PQgetResult(connection_);
+}
+
+// One round trip, and nothing a connection pooler could carry to another client: an unnamed
+// statement (PgBouncer's transaction pooling knows no prepared statements) in a transaction
+// whose SET LOCAL stops it on the server once we stop waiting. Inside a transaction already
+// open (schema setup), only the timeout and the statement.
 PgResult PgConnection::run(const std::string& name, const std::string& sql,
                            const std::vector<PgParam>& params) {
   deadline_ms_ = now_ms() + timeout_.count();
   if (connection_ == nullptr) connect();
-  if (!prepared_.count(name)) {
-    send_and_wait(PQsendPrepare(connection_, name.c_str(), sql.c_str(), 0, nullptr) == 1,
-                  "prepare " + name);
-    last_result("prepare " + name);
-    prepared_.insert(name);
-  }
+  const bool own_transaction = PQtransactionStatus(connection_) == PQTRANS_IDLE;
+  const std::string limit = "SET LOCAL statement_timeout = " + std::to_string(timeout_.count());
   std::vector<const char*> values;
   for (const auto& param : params) values.push_back(param ? param->c_str() : nullptr);
-  send_and_wait(PQsendQueryPrepared(connection_, name.c_str(), static_cast<int>(values.size()),
-                                    values.data(), nullptr, nullptr, 0) == 1,
-                name);
-  return last_result(name);
+  const auto send = [&](const char* text, int count, const char* const* given) {
+    return PQsendQueryParams(connection_, text, count, nullptr, given, nullptr, nullptr, 0) == 1;
+  };
+  const bool sent =
+      PQenterPipelineMode(connection_) == 1 && (!own_transaction || send("BEGIN", 0, nullptr)) &&
+      send(limit.c_str(), 0, nullptr) &&
+      send(sql.c_str(), static_cast<int>(values.size()), values.data()) &&
+      (!own_transaction || send("COMMIT", 0, nullptr)) && PQpipelineSync(connection_) == 1;
+  send_and_wait(sent, name);
+  // Statements in order: [BEGIN,] SET, the statement, [COMMIT]; then the sync point.
+  const int wanted = own_transaction ? 2 : 1;
+  PgResult answer(nullptr);
+  std::string error;
+  for (int statement = 0;;) {
+    pg_result* next = next_result(name);
+    if (next == nullptr) {
+      ++statement;
+      continue;
+    }
+    PgResult result(next);
+    const ExecStatusType status = PQresultStatus(next);
+    if (status == PGRES_PIPELINE_SYNC) break;
+    if (status == PGRES_FATAL_ERROR && error.empty()) {
+      error = one_line(PQresultErrorMessage(next));
+    }
+    if (statement == wanted) answer = result;
+  }
+  if (PQexitPipelineMode(connection_) != 1) throw_failure(name);
+  if (!error.empty()) {
+    // A failed statement leaves its transaction aborted: end ours, keep the caller's for it.
+    if (own_transaction && PQtransactionStatus(connection_) == PQTRANS_INERROR) {
+      send_and_wait(PQsendQuery(connection_, "ROLLBACK") == 1, name);
+      last_result(name);
+    }
+    throw BackendError(Backend::postgres, name, error);
+  }
+  return answer;
 }
 
 void PgConnection::run_script(const std::string& sql) {

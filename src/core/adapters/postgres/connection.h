@@ -4,7 +4,6 @@
 
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -38,8 +37,8 @@ class PgConnection {
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  // Runs `sql` as the prepared statement `name` (prepared once per connection) with text
-  // parameters. Throws BackendError(Backend::postgres, ...) on failure or timeout; after a timeout
+  // Runs `sql` with text parameters, named `name` in errors; safe behind PgBouncer's transaction
+  // pooling. Throws BackendError(Backend::postgres, ...) on failure or timeout; after a timeout
   // the connection is dropped and the next call reconnects.
   PgResult run(const std::string& name, const std::string& sql, const std::vector<PgParam>& params);
 
@@ -51,12 +50,12 @@ class PgConnection {
   void drop();
   void send_and_wait(bool sent, const std::string& what);
   PgResult last_result(const std::string& what);
+  pg_result* next_result(const std::string& what);
   [[noreturn]] void throw_failure(const std::string& what, bool timed_out = false);
 
   std::string conninfo_;
   Milliseconds timeout_;
   pg_conn* connection_ = nullptr;
-  std::set<std::string> prepared_;
   long long deadline_ms_ = 0;  // of the call in progress, on the monotonic clock
 };
 
