@@ -18,8 +18,8 @@ constexpr ngx_msec_t kTick = 1000;
 constexpr ngx_msec_t kMaxPollInterval = 30 * 1000;
 constexpr ngx_msec_t kCleanupInterval = 10 * 60 * 1000;
 
-// One per worker process; touched on the event loop only, except `report`, `work_due` and
-// `cleanup_due`, which belong to the pool thread while `busy`.
+// One per worker process; touched on the event loop only, except `report`, `work_due`,
+// `cleanup_due` and `unrecorded`, which belong to the pool thread while `busy`.
 struct BackgroundTask {
   MainConf* conf = nullptr;
   ngx_event_t timer{};
@@ -33,6 +33,7 @@ struct BackgroundTask {
   ngx_msec_t last_cleanup = 0;
   bool cleanup_due = false;
   DeliveryReport report;
+  UnrecordedMail unrecorded;
 };
 
 BackgroundTask background;
@@ -42,8 +43,9 @@ void run(void*, ngx_log_t*) noexcept {
   try {
     background.report = {};
     if (background.work_due) {
-      background.report = run_background_work(shared, *background.conf->sealer,
-                                              pooled_backends(shared), background.cleanup_due);
+      background.report =
+          run_background_work(shared, *background.conf->sealer, pooled_backends(shared),
+                              background.cleanup_due, background.unrecorded);
     }
     close_idle_connections(shared);
   } catch (const std::exception& e) {  // not a backend: a bug, or memory ran out

@@ -65,7 +65,11 @@ struct FakeStore : LinkStore {
   void enqueue_link_request(const LinkRequestRecord& r) override { requests.push_back(r); }
   std::vector<RequestOutcome> process_link_requests(int) override { return std::move(outcomes); }
   std::vector<QueuedMail> claim_due_mail(int, Milliseconds) override { return std::move(queue); }
-  void mail_sent(int id) override { sent.push_back(id); }
+  bool recording_fails = false;  // the database goes away after SMTP accepted
+  void mail_sent(int id) override {
+    if (recording_fails) throw BackendError(Backend::postgres, "mail_sent", "connection lost");
+    sent.push_back(id);
+  }
   void mail_failed(int id, const std::string&, std::optional<Milliseconds> retry) override {
     failures.emplace_back(id, retry);
   }
@@ -384,7 +388,8 @@ void outbox_sends_and_backs_off_when_smtp_fails(void**) {
   World world;
   world.store.queue = {queued(world, 1, 1, true), queued(world, 2, 1, false)};
   DeliveryReport report;
-  deliver_due_mail(world.settings, world.sealer, world.backends(), report);
+  UnrecordedMail unrecorded;
+  deliver_due_mail(world.settings, world.sealer, world.backends(), report, unrecorded);
   assert_int_equal(report.sent, 1);
   assert_int_equal(report.dropped, 1);
   assert_int_equal(world.store.sent.at(0), 1);
@@ -395,10 +400,30 @@ void outbox_sends_and_backs_off_when_smtp_fails(void**) {
   world.mailer.sent = 0;
   world.store.queue = {queued(world, 3, 3, true), queued(world, 4, 1, true)};
   report = {};
-  deliver_due_mail(world.settings, world.sealer, world.backends(), report);
+  deliver_due_mail(world.settings, world.sealer, world.backends(), report, unrecorded);
   assert_int_equal(report.retrying, 2);
   assert_int_equal(world.store.failures.at(0).second->count(), 4000);  // third attempt: 4s
   assert_int_equal(world.store.failures.at(1).second->count(), 1000);
+}
+
+// SMTP accepted, then recording it failed: the next run records it first and never resends it.
+void a_sent_mail_is_recorded_later_not_sent_again(void**) {
+  World world;
+  world.store.queue = {queued(world, 7, 1, true), queued(world, 8, 1, true)};
+  world.store.recording_fails = true;
+  UnrecordedMail unrecorded;
+  DeliveryReport report =
+      run_background_work(world.settings, world.sealer, world.backends(), false, unrecorded);
+  assert_true(report.failure.has_value());
+  assert_int_equal(world.mailer.sent, 1);  // the batch stopped at the failure
+  assert_int_equal(unrecorded.size(), 1);
+
+  world.store.recording_fails = false;
+  report = run_background_work(world.settings, world.sealer, world.backends(), false, unrecorded);
+  assert_false(report.failure.has_value());
+  assert_int_equal(world.mailer.sent, 1);  // recorded, not sent again
+  assert_int_equal(world.store.sent.at(0), 7);
+  assert_true(unrecorded.empty());
 }
 
 void relayed_cookies_are_secure_behind_https(void**) {
@@ -521,6 +546,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(a_locked_licence_or_a_suspended_user_is_named_and_spends_nothing),
       cmocka_unit_test(unknown_links_count_as_failures_and_limits_answer_429),
       cmocka_unit_test(outbox_sends_and_backs_off_when_smtp_fails),
+      cmocka_unit_test(a_sent_mail_is_recorded_later_not_sent_again),
       cmocka_unit_test(relayed_cookies_are_secure_behind_https),
       cmocka_unit_test(a_binding_proves_its_owner_only_for_its_address_and_time),
       cmocka_unit_test(the_fingerprint_is_coarse),

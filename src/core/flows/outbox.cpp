@@ -1,6 +1,7 @@
 #include "core/flows/outbox.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -14,6 +15,7 @@ namespace {
 // out in smaller batches, each mail a round trip to the SMTP server.
 constexpr int kRequestBatch = 200;
 constexpr int kMailBatch = 20;
+constexpr Milliseconds kMailLease{20000};
 
 Milliseconds retry_delay(int attempts, Milliseconds max_delay) {
   const int doublings = std::min(attempts - 1, 20);
@@ -46,12 +48,16 @@ const char* describe(RequestOutcome outcome) {
 
 }  // namespace
 
+Milliseconds mail_lease(const Settings& shared) {
+  return std::max(kMailLease, shared.smtp_timeout + Milliseconds(5000));
+}
+
 DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer, Backends backends,
-                                   bool cleanup_due) {
+                                   bool cleanup_due, UnrecordedMail& unrecorded) {
   DeliveryReport report;
   try {
     process_link_requests(backends, report);
-    deliver_due_mail(shared, sealer, backends, report);
+    deliver_due_mail(shared, sealer, backends, report, unrecorded);
     if (cleanup_due) backends.store.delete_old_rows(shared.audit_retention_days);
   } catch (const BackendError& error) {
     report.failure = error.failure();
@@ -69,11 +75,17 @@ void process_link_requests(Backends backends, DeliveryReport& report) {
 }
 
 void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
-                      DeliveryReport& report) {
-  // Long enough for every mail of the batch to time out once before another worker may retry.
-  const Milliseconds lease = shared.smtp_timeout * (kMailBatch + 1);
+                      DeliveryReport& report, UnrecordedMail& unrecorded) {
+  while (!unrecorded.empty()) {
+    backends.store.mail_sent(unrecorded.back());
+    unrecorded.pop_back();
+  }
+  const Milliseconds lease = mail_lease(shared);
+  const auto leased_until = std::chrono::steady_clock::now() + lease;
   std::optional<std::string> smtp_down;  // after one failure the rest of the batch waits too
   for (const QueuedMail& queued : backends.store.claim_due_mail(kMailBatch, lease)) {
+    // Left leased: taken again once the lease ends, by whichever worker or host looks first.
+    if (std::chrono::steady_clock::now() + shared.smtp_timeout > leased_until) break;
     if (!queued.link_still_usable) {
       backends.store.mail_failed(queued.link_id, "Link expired or used before delivery",
                                  std::nullopt);
@@ -93,13 +105,20 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
     if (!smtp_down) {
       try {
         backends.mailer.send(*mail);
-        backends.store.mail_sent(queued.link_id);
-        ++report.sent;
-        continue;
       } catch (const BackendError& error) {
         if (error.backend() != Backend::smtp) throw;
         smtp_down = error.what();
       }
+    }
+    if (!smtp_down) {
+      ++report.sent;
+      try {
+        backends.store.mail_sent(queued.link_id);
+      } catch (const BackendError&) {
+        unrecorded.push_back(queued.link_id);  // sent: recorded next time, never sent again
+        throw;
+      }
+      continue;
     }
     const Milliseconds delay = retry_delay(queued.attempts, shared.mail_retry_max_delay);
     backends.store.mail_failed(queued.link_id, *smtp_down, delay);

@@ -21,10 +21,15 @@ struct DeliveryReport {
   std::optional<BackendFailure> failure;  // the backend that stopped this run
 };
 
+// Links whose mail SMTP accepted but whose `mail_sent` record failed (the database went away):
+// kept by each worker and recorded at its next run before anything else, while their lease
+// still holds, so no one sends them again.
+using UnrecordedMail = std::vector<int>;
+
 // Everything after the answers, once: the accepted link requests, the due mail and, when
 // `cleanup_due`, old rows. A backend failure ends the run and is reported, not thrown.
 DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer, Backends backends,
-                                   bool cleanup_due);
+                                   bool cleanup_due, UnrecordedMail& unrecorded);
 
 // Looks at the link requests accepted since the last run (see request_link): issues links and
 // queues their mail, or records why not, with a log line for each.
@@ -32,10 +37,14 @@ void process_link_requests(Backends backends, DeliveryReport& report);
 
 // Leases the due mails (SKIP LOCKED, so workers and nodes share the queue without sending one
 // twice) and sends each. A failure waits 1s, 2s, 4s ... up to `mail_retry_max_delay`; a link that
-// expired or was used meanwhile is not mailed (a superseded one still is: every accepted request
-// within the limits gets its mail, as with the extension). Every result lands in the link's
-// email_sent / email_error.
+// expired, was used or was superseded meanwhile is not mailed. Every result lands in the link's
+// email_sent / email_error. The lease is short (mail_lease), so the mail of a host that died
+// goes out from another within it; a batch stops sending while another SMTP timeout would still
+// fit in what is left of it.
 void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
-                      DeliveryReport& report);
+                      DeliveryReport& report, UnrecordedMail& unrecorded);
+
+// How long a batch of mail is leased: 20 s, or the SMTP timeout and 5 s when that is longer.
+Milliseconds mail_lease(const Settings& shared);
 
 }  // namespace magic_link
