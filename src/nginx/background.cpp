@@ -11,11 +11,11 @@ namespace magic_link::ngx {
 namespace {
 
 // Looks for work every second while there is some (its own requests wake it at once); an idle
-// worker looks less and less often, up to every 30 s (other hosts' leftovers and due retries
-// still come within that). Every second, in any case, connections idle for longer than
+// worker looks less and less often, up to every 8 s, so the mail another host leased and left
+// (it died) goes out within the lease (mail_lease, 20 s) and 8 s. Every second, in any case, connections idle for longer than
 // magic_link_backend_idle_timeout are closed, so an idle worker holds none.
 constexpr ngx_msec_t kTick = 1000;
-constexpr ngx_msec_t kMaxPollInterval = 30 * 1000;
+constexpr ngx_msec_t kMaxPollInterval = 8 * 1000;
 constexpr ngx_msec_t kCleanupInterval = 10 * 60 * 1000;
 
 // One per worker process; touched on the event loop only, except `report`, `work_due`,

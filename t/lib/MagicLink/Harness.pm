@@ -28,7 +28,7 @@ our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus l
                  in_background passed recovers_ok random_token unused_links wait_for_requests
                  create_policy attach_policy directus_admin_token set_password enable_tfa totp
                  fresh_totp directus_api tfa_user server_root page_ok json_ok browser_requests
-                 sign_in);
+                 sign_in host_port nginx_pid);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -53,12 +53,13 @@ sub nginx_port { $port }
 # The flow suites' nginx prefix (its logs/ holds error.log and any access log a suite adds).
 sub server_root { $root }
 
-# The module's settings for the test services; `main`, `http` and `server` add directives,
-# `log_level` sets the error log's (default debug), `workers` the worker processes (default 1),
-# `directus_secret` replaces Directus' SECRET.
 # The module's PostgreSQL: TEST_NGINX_MODULE_PG_PORT runs the suites through PgBouncer (make t
 # does, once); the harness itself always talks to PostgreSQL directly.
 my $module_pg_port = $ENV{TEST_NGINX_MODULE_PG_PORT} || $ENV{TEST_NGINX_PG_PORT};
+
+# The module's settings for the test services; `main`, `http` and `server` add directives,
+# `log_level` sets the error log's (default debug), `workers` the worker processes (default 1),
+# `directus_secret` replaces Directus' SECRET.
 
 sub config {
     my (%opts) = @_;
@@ -74,8 +75,8 @@ pid logs/nginx.pid;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path $root/tmp/body;
-    proxy_temp_path $root/tmp/proxy;
+    client_body_temp_path @{[ $opts{root} // $root ]}/tmp/body;
+    proxy_temp_path @{[ $opts{root} // $root ]}/tmp/proxy;
     magic_link_secret $SECRET;
     magic_link_postgres "host=127.0.0.1 port=$module_pg_port dbname=directus user=postgres";
     magic_link_redis redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
@@ -88,7 +89,7 @@ http {
     magic_link_directus_secret "@{[ $opts{directus_secret} // $ENV{TEST_NGINX_DIRECTUS_SECRET} ]}";
 @{[ $opts{http} // '' ]}
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:@{[ $opts{listen} // $port ]};
         location /magic-link-api/ { magic_link api; }
         location /magic-link/verify { magic_link verify; }
         location /static { return 200 "static"; }
@@ -98,7 +99,31 @@ http {
 CONF
 }
 
+# Other nginx hosts on the same services (`host => 'b'` in start_nginx, stop_nginx, request,
+# ...): each its own port ($port + 1, + 2, ...) and prefix ($root-b); all share the public URL
+# and the secret, as hosts behind one load balancer do.
+my %host_ports;
+sub host_port {
+    my ($host) = @_;
+    return $port unless $host;
+    return $host_ports{$host} if $host_ports{$host};
+    my $next = $port + 1 + keys %host_ports;
+    return $host_ports{$host} = $next;
+}
+sub host_root { my ($host) = @_; return $host ? "$root-$host" : $root }
+
+# The master's pid of a running host, or undef.
+sub nginx_pid {
+    my ($host) = @_;
+    my $pid_file = host_root($host) . '/logs/nginx.pid';
+    return unless -f $pid_file;
+    chomp(my $pid = do { local (@ARGV, $/) = $pid_file; <> } // '');
+    return $pid && kill(0, $pid) ? $pid : undef;
+}
+
 sub stop_nginx {
+    my (%opts) = @_;
+    my $root = host_root($opts{host});
     my $pid_file = "$root/logs/nginx.pid";
     return unless -f $pid_file;
     chomp(my $pid = do { local (@ARGV, $/) = $pid_file; <> } // '');
@@ -111,23 +136,24 @@ sub stop_nginx {
 
 # Starts nginx with config(%opts), replacing a running one; dies with the log when it fails.
 # The error log runs on across restarts, so a suite can check everything it caused.
-my $fresh = 1;
+my %fresh;
 sub start_nginx {
     my (%opts) = @_;
-    stop_nginx();
-    remove_tree($root) if $fresh;
-    $fresh = 0;
+    my $root = host_root($opts{host});
+    my $listen = host_port($opts{host});
+    stop_nginx(host => $opts{host});
+    remove_tree($root) unless $fresh{$root}++;
     make_path("$root/conf", "$root/logs", "$root/tmp");
     open my $out, '>', "$root/conf/nginx.conf" or die $!;
-    print $out config(%opts);
+    print $out config(%opts, root => $root, listen => $listen);
     close $out;
     my $output = `$nginx -p $root/ -c conf/nginx.conf -e logs/error.log 2>&1`;
     die "nginx failed to start:\n$output" if $?;
-    wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }, $start_timeout)
-        or die "nginx does not listen on $port";
+    wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$listen") }, $start_timeout)
+        or die "nginx does not listen on $listen";
 }
 
-END { stop_nginx() unless $ENV{TEST_NGINX_NO_CLEAN} }
+END { stop_nginx(host => $_) for keys %host_ports; stop_nginx() unless $ENV{TEST_NGINX_NO_CLEAN} }
 
 sub wait_until {
     my ($ready, $seconds) = @_;
@@ -143,7 +169,7 @@ sub wait_until {
 sub request {
     my ($method, $path, %opts) = @_;
     my $http = HTTP::Tiny->new(timeout => $opts{timeout} // 10, max_redirect => 0);
-    return $http->request($method, "http://127.0.0.1:$port$path",
+    return $http->request($method, "http://127.0.0.1:" . host_port($opts{host}) . $path,
                           { headers => $opts{headers} // {},
                             defined $opts{body} ? (content => $opts{body}) : () });
 }
@@ -165,7 +191,9 @@ sub post_form {
 # returns HTTP::Tiny's response. generate('a@b.c', redirectUrl => 'https://...').
 sub generate {
     my ($email, %extra) = @_;
-    return post_json('/magic-link-api/generate', JSON::PP::encode_json({ email => $email, %extra }));
+    my $host = delete $extra{host};
+    return post_json('/magic-link-api/generate', JSON::PP::encode_json({ email => $email, %extra }),
+                     host => $host);
 }
 
 # The Set-Cookie header line of `response` that sets the cookie `name` (default Directus'
@@ -530,8 +558,8 @@ sub browser_requests {
 
 # Error-log text written after `offset` (a byte offset from an earlier call, or 0).
 sub error_log_since {
-    my ($offset) = @_;
-    open my $log, '<', "$root/logs/error.log" or return ('', 0);
+    my ($offset, %opts) = @_;
+    open my $log, '<', host_root($opts{host}) . '/logs/error.log' or return ('', 0);
     seek $log, $offset // 0, 0;
     my $text = do { local $/; <$log> } // '';
     return wantarray ? ($text, ($offset // 0) + length $text) : $text;
