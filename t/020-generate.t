@@ -45,6 +45,21 @@ subtest 'the schema is applied as numbered migrations, each recorded once' => su
     is $recorded->(), $versions, 'the same functions are not applied again';
 };
 
+subtest 'users are found by an index of lower(email), unless the operator opts out' => sub {
+    my $index = sub {
+        sql(q{SELECT indexdef FROM pg_indexes WHERE indexname = 'extension_magic_link_users_email'})
+            ->[0]{indexdef} // '';
+    };
+    sql_do('DROP INDEX IF EXISTS extension_magic_link_users_email');
+    start_nginx(http => 'magic_link_user_email_index off;');
+    is generate('nobody@example.com')->{status}, 200, 'requests with the index off';
+    is $index->(), '', 'no index is made';
+    start_nginx();
+    is generate('nobody@example.com')->{status}, 200, 'requests with it on (the default)';
+    like $index->(), qr/ON public\.directus_users USING btree \(lower\(\(email\)::text\)\)/,
+        'the index on directus_users (lower(email))';
+};
+
 subtest 'an existing user gets one mail with a link of the right shape' => sub {
     start_nginx();
     reset_limits();

@@ -110,7 +110,10 @@ struct Pools {
             s.backend_connections, s.redis_timeout),
         postgres(
             Backend::postgres,
-            [&s] { return std::make_unique<PgLinkStore>(s.postgres_conninfo, s.postgres_timeout); },
+            [&s] {
+              return std::make_unique<PgLinkStore>(s.postgres_conninfo, s.postgres_timeout,
+                                                   s.user_email_index);
+            },
             s.backend_connections, s.postgres_timeout),
         smtp(
             Backend::smtp, [&s] { return std::make_unique<SmtpMailer>(s.smtp, s.smtp_timeout); },

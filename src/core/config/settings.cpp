@@ -318,6 +318,11 @@ const std::vector<SettingSpec>& spec_table() {
       {"magic_link_redis_timeout", "", "500ms",
        "Connect and command timeout for Redis; past it requests fail fast with 503.", Scope::Http,
        false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.redis_timeout)), nullptr},
+      {"magic_link_user_email_index", "", "on",
+       "on: the module creates the index extension_magic_link_users_email on directus_users "
+       "(lower(email)) once, so finding a user costs the same with 100 or 1,000,000 users. off: "
+       "it does not (create it yourself, e.g. CONCURRENTLY).",
+       Scope::Http, false, false, FIELD_READER(read_bool(a, s.user_email_index)), nullptr},
       {"magic_link_postgres_timeout", "", "3s", "Connect and statement timeout for PostgreSQL.",
        Scope::Http, false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.postgres_timeout)),
        nullptr},

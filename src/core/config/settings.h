@@ -72,6 +72,7 @@ struct Settings {
   Milliseconds backend_idle_timeout{0};
   std::string directus_secret;    // Directus' SECRET: signs and checks session cookies
   Milliseconds session_cache{0};  // how long a checked session is trusted without a look
+  bool user_email_index = true;   // create an index on directus_users (lower(email))
 
   // Per site: may differ per server or location.
   Url public_url;

@@ -139,13 +139,18 @@ RequestOutcome outcome_of(const std::string& name) {
                      false);
 }
 
+constexpr const char* kUserEmailIndexMissing =
+    "SELECT to_regclass('extension_magic_link_users_email') IS NULL";
+constexpr const char* kCreateUserEmailIndex =
+    "CREATE INDEX IF NOT EXISTS extension_magic_link_users_email ON directus_users (lower(email))";
+
 std::atomic<bool> schema_ready{false};
 std::mutex schema_mutex;
 
 // Applies the migrations this database has not seen, in order, and the functions if this text
 // of them is new to it, in one transaction under an advisory lock, so workers and hosts starting
 // together agree.
-void apply_migrations(PgConnection& connection) {
+void apply_migrations(PgConnection& connection, bool index_user_emails) {
   connection.run_script(
       "BEGIN; SELECT pg_advisory_xact_lock(hashtext('extension_magic_link schema'));"
       "CREATE TABLE IF NOT EXISTS extension_magic_link_migrations ("
@@ -177,6 +182,12 @@ void apply_migrations(PgConnection& connection) {
                      "INSERT INTO extension_magic_link_functions (sha256) VALUES ($1)",
                      {functions_sha256});
     }
+    // A link request finds its user by lower(email): without this index, a scan of every
+    // Directus user. Directus' own indexes and migrations are left alone (another name).
+    if (index_user_emails &&
+        connection.run("user_email_index", kUserEmailIndexMissing, {}).boolean(0, 0)) {
+      connection.run_script(kCreateUserEmailIndex);
+    }
     connection.run_script("COMMIT");
   } catch (const BackendError&) {
     try {
@@ -188,15 +199,15 @@ void apply_migrations(PgConnection& connection) {
 }
 }  // namespace
 
-PgLinkStore::PgLinkStore(std::string conninfo, Milliseconds timeout)
-    : connection_(std::move(conninfo), timeout) {}
+PgLinkStore::PgLinkStore(std::string conninfo, Milliseconds timeout, bool index_user_emails)
+    : connection_(std::move(conninfo), timeout), index_user_emails_(index_user_emails) {}
 
 // The first use in each process brings the schema up to date.
 PgConnection& PgLinkStore::ready() {
   if (!schema_ready.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> lock(schema_mutex);
     if (!schema_ready.load(std::memory_order_relaxed)) {
-      apply_migrations(connection_);
+      apply_migrations(connection_, index_user_emails_);
       schema_ready.store(true, std::memory_order_release);
     }
   }

@@ -9,7 +9,9 @@ namespace magic_link {
 
 class PgLinkStore final : public LinkStore {
  public:
-  PgLinkStore(std::string conninfo, Milliseconds timeout);
+  // `index_user_emails`: create the index that finds Directus users by address (see
+  // magic_link_user_email_index) when the database has none.
+  PgLinkStore(std::string conninfo, Milliseconds timeout, bool index_user_emails);
 
   void enqueue_link_request(const LinkRequestRecord& request) override;
   std::vector<RequestOutcome> process_link_requests(int limit) override;
@@ -28,6 +30,7 @@ class PgLinkStore final : public LinkStore {
   PgConnection& ready();
 
   PgConnection connection_;
+  bool index_user_emails_;
 };
 
 }  // namespace magic_link
