@@ -269,6 +269,20 @@ subtest 'the per-client limit answers 429 with Retry-After' => sub {
     ok $refused->{headers}{'retry-after'} > 0 && $refused->{headers}{'retry-after'} <= 3600,
         'Retry-After within the hour';
     is decode_json($refused->{content})->{success}, JSON::PP::false, 'a JSON failure';
+
+    # Once refused, the client is refused from shared memory until its window ends: Redis is
+    # not asked (its counters are gone, and it is stopped), the answer is the same.
+    reset_limits();
+    services('stop', 'redis');
+    my $again = generate('someone5@example.com');
+    is $again->{status}, 429, 'refused again without Redis';
+    ok $again->{headers}{'retry-after'} > 0 && $again->{headers}{'retry-after'} <= 3600,
+        'with Retry-After';
+    is generate('someone6@example.com', host => undef)->{status}, 429, 'every time';
+    my $with_cookie = post_json('/magic-link-api/generate', '{"email":"someone7@example.com"}',
+                                headers => { Cookie => 'x=1' });
+    is $with_cookie->{status}, 503, 'a client with cookies (maybe an owner) is asked about in Redis';
+    services('start', 'redis');
 };
 
 subtest '10 concurrent requests for one email leave exactly one valid link' => sub {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "nginx/gate.h"
+#include "nginx/limit_cache.h"
 #include "nginx/routing.h"
 #include "nginx/variables.h"
 
@@ -212,6 +213,7 @@ ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept try {
   if (!mcf->used) return NGX_OK;
   ngx_conf_init_size_value(mcf->session_cache_size, kDefaultSessionCacheSize);
   if (mcf->gated && init_gate(cf, mcf->session_cache_size) != NGX_OK) return NGX_ERROR;
+  if (add_limit_cache(cf) != NGX_OK) return NGX_ERROR;
   const auto* http_level =
       static_cast<LocationConf*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_magic_link_module));
   mcf->shared = resolve(cf, values_of(*http_level));

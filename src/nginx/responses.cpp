@@ -2,6 +2,7 @@
 
 #include "core/render/pages.h"
 #include "nginx/config.h"
+#include "nginx/limit_cache.h"
 #include "nginx/logging.h"
 #include "nginx/request_fields.h"
 
@@ -77,6 +78,9 @@ ngx_int_t respond_unavailable(ngx_http_request_t* r, int status) {
 
 ngx_int_t respond(ngx_http_request_t* r, const Outcome& outcome) {
   log_lines(request_log(r), outcome.log);
+  if (!outcome.refused_client.empty()) {
+    remember_refusal(outcome.refused_client, outcome.refused_for, request_log(r));
+  }
   if (outcome.failure) return respond_unavailable(r, outcome.failure->http_status());
   return send(r, outcome.response);
 }

@@ -15,6 +15,7 @@
 #include "core/input/redirect.h"
 #include "core/render/response.h"
 #include "nginx/config.h"
+#include "nginx/limit_cache.h"
 #include "nginx/logging.h"
 #include "nginx/offload.h"
 #include "nginx/request_fields.h"
@@ -167,6 +168,21 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
                        bool as_page) {
   const LocationConf& lcf = location_conf(r);
   const MainConf& mcf = main_conf(r);
+  // A client already over its limit is refused from shared memory, without Redis; one that
+  // sends cookies may be an address's owner, with an allowance of its own: asked as usual.
+  if (r->headers_in.cookies.nelts == 0) {
+    const std::string client(view(r->connection->addr_text));
+    if (const auto left = still_refused(refusal_key(*lcf.settings, client))) {
+      ngx_log_error(NGX_LOG_WARN, request_log(r), 0,
+                    "magic_link: generate refused: per-client limit reached");
+      const Response refused = json_too_many(left->count());
+      ngx_http_finalize_request(
+          r,
+          send(r, as_page ? link_request_page(*lcf.settings, *lcf.templates, refused, view(r->uri))
+                          : refused));
+      return;
+    }
+  }
   auto input = read_link_request(*lcf.settings, format, body, client_of(r),
                                  as_page ? RequestSource::page : RequestSource::api);
   if (auto* refused = std::get_if<Outcome>(&input)) {

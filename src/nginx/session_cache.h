@@ -1,6 +1,5 @@
-// Sessions the gate has checked, in one shared memory zone for all workers (as limit_req keeps
-// its states): a red-black tree by the session's hash, the least recently used entry dropped
-// first when the zone is full. Touched on the event loop only, under the zone's mutex.
+// Sessions the gate has checked, in one shared memory zone for all workers (a SharedMap keyed
+// by the cookie's hash). Touched on the event loop only.
 #pragma once
 
 #include <optional>

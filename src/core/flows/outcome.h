@@ -2,6 +2,7 @@
 // the server should log about it. No exception leaves a flow: backend failures are values.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ struct Outcome {
   bool work_queued = false;  // a request or mail waits in the database: wake the background task
   // The server answers it in the location's language (JSON or a page): unavailable_response.
   std::optional<BackendFailure> failure = std::nullopt;
+  // A client found over its per-client limit (its refusal key) and for how long: the server
+  // refuses it from memory until then, without asking Redis again.
+  std::string refused_client = {};
+  std::chrono::seconds refused_for{0};
 };
 
 // The outcome of `endpoint` when a backend failed, with the one log line of that shape.

@@ -48,6 +48,11 @@ std::string limit_key(const Settings& settings, std::string_view kind, std::stri
          keyed_hash(settings.secret, std::string(kind) + ":" + std::string(value)).substr(0, 32);
 }
 
+std::string refusal_key(const Settings& settings, std::string_view client_ip) {
+  return limit_key(settings, "client", client_ip) + ":" +
+         std::to_string(settings.max_requests_per_ip_per_hour);
+}
+
 std::string waiting_path(std::string_view action, std::time_t deadline) {
   return std::string(action) + "?wait=" + std::to_string(deadline);
 }
@@ -125,8 +130,14 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
       limit_key(settings, owner ? "owner" : "email", request.email),
       settings.max_requests_per_email_per_hour);
   if (!verdict.client.allowed) {
-    return {json_too_many(verdict.client.retry_after.count()),
-            {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
+    Outcome refused{
+        json_too_many(verdict.client.retry_after.count()),
+        {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
+    if (!owner) {
+      refused.refused_client = refusal_key(settings, request.client.ip);
+      refused.refused_for = verdict.client.retry_after;
+    }
+    return refused;
   }
 
   // The link, its mail and one durable write are made whatever the address turns out to be; who

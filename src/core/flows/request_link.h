@@ -58,4 +58,8 @@ std::string waiting_path(std::string_view action, std::time_t deadline);
 // Keys under which Redis counts a client or an email: keyed hashes, never the values.
 std::string limit_key(const Settings& settings, std::string_view kind, std::string_view value);
 
+// What a client over its per-client limit is remembered as (its key and the limit, which
+// locations may set differently).
+std::string refusal_key(const Settings& settings, std::string_view client_ip);
+
 }  // namespace magic_link
