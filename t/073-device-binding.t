@@ -175,6 +175,7 @@ subtest 'API: generate binds a browser that sends its binding; verify then needs
     ok !defined $unbound->{device_hash}, 'whose request is not bound (it did not send one)';
 
     my $cookie = cookie_of($fetch, 'magic_link_device');
+    wait_for_outbox(10, 'ada@example.com');  # the mail of the unbound link is out first
     my %seen = map { $_ => 1 } mails_to('ada@example.com');
     my $bound = post_json('/magic-link-api/generate', '{"email":"ada@example.com"}',
                           headers => { Origin => $origin, Cookie => $cookie });

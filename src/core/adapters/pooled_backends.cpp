@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/adapters/client_pool.h"
+#include "core/adapters/group_commit.h"
 #include "core/adapters/directus/directus_client.h"
 #include "core/adapters/postgres/pg_link_store.h"
 #include "core/adapters/redis/redis_rate_limiter.h"
@@ -38,8 +39,11 @@ class PooledRateLimiter final : public RateLimiter {
 class PooledLinkStore final : public LinkStore {
  public:
   explicit PooledLinkStore(ClientPool<PgLinkStore>& pool) : pool_(pool) {}
+  // Requests arriving together are stored in one transaction (one WAL flush for all).
   void enqueue_link_request(const LinkRequestRecord& request) override {
-    pool_.borrow()->enqueue_link_request(request);
+    accepted_.write(request, [this](const std::vector<const LinkRequestRecord*>& batch) {
+      pool_.borrow()->enqueue_link_requests(batch);
+    });
   }
   std::vector<RequestOutcome> process_link_requests(int limit) override {
     return pool_.borrow()->process_link_requests(limit);
@@ -73,6 +77,7 @@ class PooledLinkStore final : public LinkStore {
 
  private:
   ClientPool<PgLinkStore>& pool_;
+  GroupCommit<LinkRequestRecord> accepted_;
 };
 
 class PooledMailer final : public Mailer {

@@ -20,15 +20,26 @@ struct Migration {
 };
 #include "migrations.inc"
 
+// One row per element of the parallel arrays; role lists travel comma-joined (role ids hold no
+// comma), the optional device fields as '' for NULL.
 constexpr const char* kEnqueue = R"sql(
 INSERT INTO extension_magic_link_pending (email, ip_address, user_agent, token_hash, expires_at,
   rate_limited, allowed_roles, disallowed_roles, allow_admin, after_login_url, sealed_mail,
   created_at, allow_sso_users, device_hash, device_browser, device_os, device_language,
   device_network)
-VALUES ($1, $2, $3, $4, (now() AT TIME ZONE 'utc') + make_interval(mins => $5::integer),
-        $6::boolean, $7::text[], $8::text[], $9::boolean, $10, $11, now() AT TIME ZONE 'utc',
-        $12::boolean, nullif($13, ''), nullif($14, ''), nullif($15, ''), nullif($16, ''),
-        nullif($17, ''))
+SELECT r.email, r.ip, r.user_agent, r.token_hash,
+       (now() AT TIME ZONE 'utc') + make_interval(mins => r.minutes), r.rate_limited,
+       string_to_array(r.allowed, ','), string_to_array(r.disallowed, ','), r.allow_admin,
+       r.after_login_url, r.sealed_mail, now() AT TIME ZONE 'utc', r.allow_sso,
+       nullif(r.device_hash, ''), nullif(r.browser, ''), nullif(r.os, ''),
+       nullif(r.language, ''), nullif(r.network, '')
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::boolean[],
+              $7::text[], $8::text[], $9::boolean[], $10::text[], $11::text[], $12::boolean[],
+              $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+    WITH ORDINALITY AS r(email, ip, user_agent, token_hash, minutes, rate_limited, allowed,
+                         disallowed, allow_admin, after_login_url, sealed_mail, allow_sso,
+                         device_hash, browser, os, language, network, n)
+ ORDER BY r.n
 )sql";
 
 constexpr const char* kProcess = "SELECT extension_magic_link_process($1::integer)";
@@ -214,14 +225,37 @@ PgConnection& PgLinkStore::ready() {
   return connection_;
 }
 
-void PgLinkStore::enqueue_link_request(const LinkRequestRecord& r) {
+void PgLinkStore::enqueue_link_request(const LinkRequestRecord& request) {
+  enqueue_link_requests({&request});
+}
+
+void PgLinkStore::enqueue_link_requests(const std::vector<const LinkRequestRecord*>& requests) {
+  const auto column = [&](auto field) {
+    std::vector<std::string> values;
+    for (const LinkRequestRecord* r : requests) values.push_back(field(*r));
+    return text_array(values);
+  };
+  const auto flag = [](bool value) { return std::string(value ? "true" : "false"); };
+  const auto joined = [](const std::vector<std::string>& items) {
+    std::string text;
+    for (const auto& item : items) text += (text.empty() ? "" : ",") + item;
+    return text;
+  };
+  using R = const LinkRequestRecord&;
   ready().run(
       "enqueue", kEnqueue,
-      {r.email, r.client_ip, r.user_agent, r.token_hash, std::to_string(r.expiration_minutes),
-       r.email_rate_limited ? "true" : "false", text_array(r.allowed_roles),
-       text_array(r.disallowed_roles), r.allow_admin ? "true" : "false", r.after_login_url,
-       r.sealed_mail, r.allow_sso_users ? "true" : "false", r.device_hash, r.device.browser,
-       r.device.os, r.device.language, r.device.network});
+      {column([](R r) { return r.email; }), column([](R r) { return r.client_ip; }),
+       column([](R r) { return r.user_agent; }), column([](R r) { return r.token_hash; }),
+       column([](R r) { return std::to_string(r.expiration_minutes); }),
+       column([&](R r) { return flag(r.email_rate_limited); }),
+       column([&](R r) { return joined(r.allowed_roles); }),
+       column([&](R r) { return joined(r.disallowed_roles); }),
+       column([&](R r) { return flag(r.allow_admin); }),
+       column([](R r) { return r.after_login_url; }), column([](R r) { return r.sealed_mail; }),
+       column([&](R r) { return flag(r.allow_sso_users); }),
+       column([](R r) { return r.device_hash; }), column([](R r) { return r.device.browser; }),
+       column([](R r) { return r.device.os; }), column([](R r) { return r.device.language; }),
+       column([](R r) { return r.device.network; })});
 }
 
 std::vector<RequestOutcome> PgLinkStore::process_link_requests(int limit) {

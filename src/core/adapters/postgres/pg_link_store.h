@@ -14,6 +14,8 @@ class PgLinkStore final : public LinkStore {
   PgLinkStore(std::string conninfo, Milliseconds timeout, bool index_user_emails);
 
   void enqueue_link_request(const LinkRequestRecord& request) override;
+  // Several accepted requests in one statement and one transaction (group commit).
+  void enqueue_link_requests(const std::vector<const LinkRequestRecord*>& requests);
   std::vector<RequestOutcome> process_link_requests(int limit) override;
   std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease) override;
   void mail_sent(int link_id) override;
