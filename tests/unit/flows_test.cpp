@@ -466,28 +466,35 @@ void a_binding_proves_its_owner_only_for_its_address_and_time(void**) {
 }
 
 void the_fingerprint_is_coarse(void**) {
-  const Fingerprint firefox =
-      coarse_fingerprint("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-                         "de-CH,de;q=0.9,en;q=0.8", "203.0.113.77");
-  assert_string_equal(firefox.browser.c_str(), "Firefox");
-  assert_string_equal(firefox.os.c_str(), "Linux");
-  assert_string_equal(firefox.language.c_str(), "de-CH");
-  assert_string_equal(firefox.network.c_str(), "203.0.113.0/24");
-  const Fingerprint iphone = coarse_fingerprint(
-      "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-      "Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
-      "<script>", "2001:db8:abcd:12::1");
-  assert_string_equal(iphone.browser.c_str(), "Safari");
-  assert_string_equal(iphone.os.c_str(), "iOS");
-  assert_string_equal(iphone.language.c_str(), "");
-  assert_string_equal(iphone.network.c_str(), "2001:db8:abcd::/48");
-  const Fingerprint edge = coarse_fingerprint(
-      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-      "Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
-      "", "unix:");
-  assert_string_equal(edge.browser.c_str(), "Edge");
-  assert_string_equal(edge.os.c_str(), "Windows");
-  assert_string_equal(edge.network.c_str(), "");
+  struct Case {
+    const char* user_agent;
+    const char* accept_language;
+    const char* ip;
+    Fingerprint expected;
+  };
+  const Case cases[] = {
+      {"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+       "de-CH,de;q=0.9,en;q=0.8",
+       "203.0.113.77",
+       {"Firefox", "Linux", "de-CH", "203.0.113.0/24"}},
+      {"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+       "Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+       "<script>",
+       "2001:db8:abcd:12::1",
+       {"Safari", "iOS", "", "2001:db8:abcd::/48"}},
+      {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+       "Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+       "",
+       "unix:",
+       {"Edge", "Windows", "", ""}},
+  };
+  for (const Case& c : cases) {
+    const Fingerprint got = coarse_fingerprint(c.user_agent, c.accept_language, c.ip);
+    assert_string_equal(got.browser.c_str(), c.expected.browser.c_str());
+    assert_string_equal(got.os.c_str(), c.expected.os.c_str());
+    assert_string_equal(got.language.c_str(), c.expected.language.c_str());
+    assert_string_equal(got.network.c_str(), c.expected.network.c_str());
+  }
 }
 
 // Strangers spend the address's allowance; its owner's browser counts against one of its own.
