@@ -200,7 +200,7 @@ start() {
         say "Redis, PostgreSQL, MailDev and Directus already running"
     else
         say "starting Redis, PostgreSQL, MailDev and Directus (the first run installs Directus: minutes)"
-        services start 8>&-
+        services start redis postgres smtp directus 8>&-   # no PgBouncer: the demo talks to PostgreSQL
     fi
     create_demo_user
     say "starting nginx with the module"
