@@ -196,7 +196,7 @@ start() {
     flock -n 8 || die "another demo.sh is working on $RUN"
     check_ports
 
-    if services status >/dev/null 2>&1; then
+    if services status redis postgres smtp directus >/dev/null 2>&1; then
         say "Redis, PostgreSQL, MailDev and Directus already running"
     else
         say "starting Redis, PostgreSQL, MailDev and Directus (the first run installs Directus: minutes)"
