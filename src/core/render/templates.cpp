@@ -1,15 +1,24 @@
 #include "core/render/templates.h"
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include <kainjow/mustache.hpp>
 
 namespace magic_link {
 
+namespace {
+
+std::atomic<uint64_t> next_id{1};
+
+}  // namespace
+
 std::optional<Templates> Templates::load(const std::string& dir, std::string& error) {
   Templates templates;
+  templates.id_ = next_id++;
   for (const char* name : kRequired) {
     const std::string path = dir + "/" + name;
     std::ifstream file(path, std::ios::binary);
@@ -29,10 +38,18 @@ std::optional<Templates> Templates::load(const std::string& dir, std::string& er
   return templates;
 }
 
-// Parsed per call: kainjow's render is not const, and these are small.
+// Parsed once per thread: kainjow's render is not const, so threads do not share a parse.
 std::string Templates::render(std::string_view name, const TemplateValues& values) const {
   const auto found = sources_.find(name);
   if (found == sources_.end()) throw std::logic_error("no template " + std::string(name));
+  thread_local std::map<std::pair<uint64_t, std::string>, kainjow::mustache::mustache> parsed;
+  auto cached = parsed.find({id_, found->first});
+  if (cached == parsed.end()) {
+    cached =
+        parsed
+            .emplace(std::make_pair(id_, found->first), kainjow::mustache::mustache(found->second))
+            .first;
+  }
   kainjow::mustache::data data;
   for (const auto& [key, value] : values) {
     if (value.empty()) {
@@ -41,8 +58,7 @@ std::string Templates::render(std::string_view name, const TemplateValues& value
       data.set(key, value);
     }
   }
-  kainjow::mustache::mustache parsed(found->second);
-  return parsed.render(data);
+  return cached->second.render(data);
 }
 
 }  // namespace magic_link

@@ -2,6 +2,7 @@
 // time so an operator edits them without recompiling and `nginx -t` reports a broken one.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@ class Templates {
 
  private:
   std::map<std::string, std::string, std::less<>> sources_;
+  uint64_t id_ = 0;  // names this set in each thread's parsed copies
 };
 
 }  // namespace magic_link
