@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "core/input/text_list.h"
 #include "nginx/shared_map.h"
 
 namespace magic_link::ngx {
@@ -13,25 +14,14 @@ SharedMap sessions;
 // field Directus stores holds a newline).
 std::string encode(const KnownSession& session) {
   const SessionOwner& owner = session.owner;
-  std::string chain;
-  for (const auto& role : owner.role_chain) chain += (chain.empty() ? "" : ",") + role;
-  return std::to_string(session.live) + " " + std::to_string(owner.active) + " " +
-         std::to_string(session.expires_at) + "\n" + owner.user_id + "\n" + owner.email + "\n" +
-         owner.role + "\n" + chain;
-}
-
-std::vector<std::string> lines(std::string_view text, char separator) {
-  std::vector<std::string> items;
-  for (size_t start = 0; start <= text.size();) {
-    const size_t end = std::min(text.find(separator, start), text.size());
-    items.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return items;
+  return join_list({std::to_string(session.live) + " " + std::to_string(owner.active) + " " +
+                        std::to_string(session.expires_at),
+                    owner.user_id, owner.email, owner.role, join_list(owner.role_chain, ',')},
+                   '\n');
 }
 
 std::optional<KnownSession> decode(const std::string& text) {
-  const std::vector<std::string> fields = lines(text, '\n');
+  const std::vector<std::string> fields = split_list(text, '\n');
   if (fields.size() != 5) return std::nullopt;
   KnownSession session;
   int live = 0, active = 0;
@@ -41,9 +31,7 @@ std::optional<KnownSession> decode(const std::string& text) {
   }
   session.live = live != 0;
   session.expires_at = static_cast<std::time_t>(expires_at);
-  session.owner = {fields[1], fields[2], fields[3],
-                   fields[4].empty() ? std::vector<std::string>{} : lines(fields[4], ','),
-                   active != 0};
+  session.owner = {fields[1], fields[2], fields[3], split_list(fields[4], ','), active != 0};
   return session;
 }
 

@@ -206,31 +206,28 @@ Problem read_secret(const Args& args, std::string& out) {
   return std::nullopt;
 }
 
-Problem read_browser_session(const Args& args, BrowserSession& out) {
+// One of a directive's words, each naming a value: "expected a, b or c" otherwise.
+template <typename Value, size_t N>
+Problem read_choice(const Args& args, Value& out,
+                    const std::pair<const char*, Value> (&choices)[N]) {
   const std::string& text = single(args);
-  if (text == "cookie") {
-    out = BrowserSession::cookie;
-  } else if (text == "session") {
-    out = BrowserSession::session;
-  } else {
-    return std::string("expected cookie or session");
+  std::string expected;
+  for (size_t i = 0; i < N; ++i) {
+    if (text == choices[i].first) {
+      out = choices[i].second;
+      return std::nullopt;
+    }
+    expected += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(choices[i].first);
   }
-  return std::nullopt;
+  return "expected " + expected;
 }
 
-Problem read_device_binding(const Args& args, DeviceBinding& out) {
-  const std::string& text = single(args);
-  if (text == "off") {
-    out = DeviceBinding::off;
-  } else if (text == "prompt") {
-    out = DeviceBinding::prompt;
-  } else if (text == "strict") {
-    out = DeviceBinding::strict;
-  } else {
-    return std::string("expected off, prompt or strict");
-  }
-  return std::nullopt;
-}
+constexpr std::pair<const char*, BrowserSession> kBrowserSessions[] = {
+    {"cookie", BrowserSession::cookie}, {"session", BrowserSession::session}};
+constexpr std::pair<const char*, DeviceBinding> kDeviceBindings[] = {
+    {"off", DeviceBinding::off},
+    {"prompt", DeviceBinding::prompt},
+    {"strict", DeviceBinding::strict}};
 
 Problem read_absolute_path(const Args& args, std::string& out) {
   const std::string& text = single(args);
@@ -414,7 +411,8 @@ const std::vector<SettingSpec>& spec_table() {
       {"magic_link_session_mode", "MAGIC_LINK_SESSION_MODE", "cookie",
        "The Directus session a browser sign-in starts: cookie (directus_refresh_token) or "
        "session (directus_session_token, the Data Studio's; needs magic_link_directus_secret).",
-       Scope::Any, false, false, FIELD_READER(read_browser_session(a, s.browser_session)), nullptr},
+       Scope::Any, false, false, FIELD_READER(read_choice(a, s.browser_session, kBrowserSessions)),
+       nullptr},
       {"magic_link_require", "", "off",
        "on: the location answers only requests with a live Directus session (either cookie); "
        "others are sent to the sign-in page (browsers) or get 401 (API clients).",
@@ -434,7 +432,8 @@ const std::vector<SettingSpec>& spec_table() {
        "A link asked for from a browser is bound to it (an HttpOnly cookie). off: any browser "
        "signs in with it. prompt: another browser is shown where it was asked for and may sign "
        "in there or approve the asking browser. strict: another browser may only approve.",
-       Scope::Any, false, false, FIELD_READER(read_device_binding(a, s.device_binding)), nullptr},
+       Scope::Any, false, false, FIELD_READER(read_choice(a, s.device_binding, kDeviceBindings)),
+       nullptr},
       {"magic_link_templates", "MAGIC_LINK_TEMPLATES_DIR", "",
        "Folder of the mail and page templates. Default: the templates installed with the module.",
        Scope::Any, false, false, FIELD_READER(read_absolute_path(a, s.templates_dir)), nullptr},

@@ -134,9 +134,7 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
     }
     const auto count_failure = [&](Redemption::Status status, std::string why) {
       backends.limiter.count_failed_redemption(client_key);
-      Redemption failed = refused(status, std::move(why));
-      failed.approving = request.approve;
-      return failed;
+      return refused(status, std::move(why));
     };
     if (!looks_like_token(request.token)) {
       return count_failure(Redemption::Status::invalid, "malformed token");
@@ -198,7 +196,6 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
     if (link->state == ClaimedLink::State::approved) {
       Redemption approved;
       approved.status = Redemption::Status::approved;
-      approved.approving = true;
       approved.link = std::move(*link);
       approved.log.push_back(
           {LogLine::Level::info, "magic_link: verify: another browser approved link " +

@@ -29,7 +29,7 @@ struct Redemption {
     approved,            // this browser approved the asking one's sign-in: nothing spent
     waiting,             // the waiting browser's link is not approved (yet)
   } status = Status::invalid;
-  bool approving = false;  // the request was an approval
+  bool approving = false;  // asking again for the one-time password of an approval
   ClaimedLink link;
   DirectusSession session;
   std::string binding;  // with `redeemed`: the binding cookie's new value (owner proof), or ""

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/crypto/token.h"
+#include "core/input/text_list.h"
 #include "core/ports/backend_error.h"
 
 namespace magic_link {
@@ -236,11 +237,6 @@ void PgLinkStore::enqueue_link_requests(const std::vector<const LinkRequestRecor
     return text_array(values);
   };
   const auto flag = [](bool value) { return std::string(value ? "true" : "false"); };
-  const auto joined = [](const std::vector<std::string>& items) {
-    std::string text;
-    for (const auto& item : items) text += (text.empty() ? "" : ",") + item;
-    return text;
-  };
   using R = const LinkRequestRecord&;
   ready().run(
       "enqueue", kEnqueue,
@@ -248,8 +244,8 @@ void PgLinkStore::enqueue_link_requests(const std::vector<const LinkRequestRecor
        column([](R r) { return r.user_agent; }), column([](R r) { return r.token_hash; }),
        column([](R r) { return std::to_string(r.expiration_minutes); }),
        column([&](R r) { return flag(r.email_rate_limited); }),
-       column([&](R r) { return joined(r.allowed_roles); }),
-       column([&](R r) { return joined(r.disallowed_roles); }),
+       column([&](R r) { return join_list(r.allowed_roles, ','); }),
+       column([&](R r) { return join_list(r.disallowed_roles, ','); }),
        column([&](R r) { return flag(r.allow_admin); }),
        column([](R r) { return r.after_login_url; }), column([](R r) { return r.sealed_mail; }),
        column([&](R r) { return flag(r.allow_sso_users); }),
@@ -348,12 +344,7 @@ std::optional<SessionOwner> PgLinkStore::find_session(const std::string& session
   if (result.rows() == 0) return std::nullopt;
   SessionOwner owner{
       result.text(0, 0), result.text(0, 1), result.text(0, 2), {}, result.text(0, 3) == "t"};
-  std::string chain = result.text(0, 4);
-  for (size_t start = 0; start < chain.size();) {
-    const size_t comma = std::min(chain.find(',', start), chain.size());
-    owner.role_chain.push_back(chain.substr(start, comma - start));
-    start = comma + 1;
-  }
+  owner.role_chain = split_list(result.text(0, 4), ',');
   return owner;
 }
 
