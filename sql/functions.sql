@@ -174,12 +174,14 @@ $fn$;
 --   'sign_in'      spend it and open a session row, from any browser;
 --   'same_device'  the same, but a link bound to another browser answers 'other_device';
 --   'approve'      record another device's approval of a bound link, spending nothing;
---   'approved'     (no token) spend the approved link bound to p_device_hash: the waiting
+--   'approved'     (no token) spend the approved link bound to p_device_hashes: the waiting
 --                  browser signs in; its second factor was checked at the approval.
 -- A user with 2FA needs p_tfa_secret_sha256 to match their secret (the caller checked the
 -- one-time password against it); until then the answer is 'otp' and nothing is spent.
+-- Takes the token's hash under each accepted secret (magic_link_secret NEW OLDER...), and the
+-- claiming browser's binding likewise (none: '{}').
 CREATE OR REPLACE FUNCTION extension_magic_link_claim(
-  p_action text, p_token_hash text, p_device_hash text, p_allowed_roles text[],
+  p_action text, p_token_hashes text[], p_device_hashes text[], p_allowed_roles text[],
   p_disallowed_roles text[], p_allow_admin boolean, p_tfa_secret_sha256 text,
   p_session_token text, p_ip text, p_user_agent text, p_origin text)
 RETURNS TABLE (outcome text, link_id integer, stored_hash text, user_id uuid, email text,
@@ -198,15 +200,15 @@ BEGIN
   IF p_action = 'approved' THEN
     SELECT l.id, l.token, l.user_id, l.after_login_url, l.device_hash INTO link
       FROM extension_magic_link AS l
-     WHERE l.device_hash = p_device_hash AND NOT l.used AND l.approved_at IS NOT NULL
+     WHERE l.device_hash = ANY(p_device_hashes) AND NOT l.used AND l.approved_at IS NOT NULL
        AND l.token <> '' AND l.superseded_at IS NULL AND l.expires_at > now_utc
      ORDER BY l.id DESC LIMIT 1
        FOR UPDATE;
   ELSE
     SELECT l.id, l.token, l.user_id, l.after_login_url, l.device_hash INTO link
       FROM extension_magic_link AS l
-     WHERE l.token = p_token_hash AND l.token <> '' AND NOT l.used AND l.superseded_at IS NULL
-       AND l.expires_at > now_utc
+     WHERE l.token = ANY(p_token_hashes) AND l.token <> '' AND NOT l.used
+       AND l.superseded_at IS NULL AND l.expires_at > now_utc
        FOR UPDATE;
   END IF;
   IF link.id IS NULL THEN RETURN; END IF;
@@ -218,8 +220,8 @@ BEGIN
      OR ((extension_magic_link_access(person.id, chain)).admin AND NOT p_allow_admin) THEN
     RETURN;
   END IF;
-  IF p_action = 'same_device' AND link.device_hash IS DISTINCT FROM p_device_hash
-     AND link.device_hash IS NOT NULL THEN
+  IF p_action = 'same_device' AND link.device_hash IS NOT NULL
+     AND NOT link.device_hash = ANY(p_device_hashes) THEN
     result := 'other_device';
   ELSIF p_action = 'approve' AND link.device_hash IS NULL THEN
     RETURN;  -- nothing waits for an unbound link
@@ -254,7 +256,7 @@ $fn$;
 -- What the confirm page shows, read only: whose link, how long it lasts, which second factor,
 -- and (for a bound link) the browser that asked for it: its binding's keyed hash, which the
 -- caller compares with the visitor's, and its coarse fingerprint.
-CREATE OR REPLACE FUNCTION extension_magic_link_preview(p_token_hash text)
+CREATE OR REPLACE FUNCTION extension_magic_link_preview(p_token_hashes text[])
 RETURNS TABLE (email text, minutes_left integer, second_factor text, device_hash text,
                minutes_since_request integer, device_browser text, device_os text,
                device_language text, device_network text)
@@ -267,6 +269,29 @@ LANGUAGE sql STABLE AS $fn$
          coalesce(l.device_browser, '')::text, coalesce(l.device_os, '')::text,
          coalesce(l.device_language, '')::text, coalesce(l.device_network, '')::text
     FROM extension_magic_link AS l LEFT JOIN directus_users AS u ON u.id = l.user_id
-   WHERE l.token = p_token_hash AND l.token <> '' AND NOT l.used AND l.superseded_at IS NULL
-     AND l.expires_at > (now() AT TIME ZONE 'utc')
+   WHERE l.token = ANY(p_token_hashes) AND l.token <> '' AND NOT l.used
+     AND l.superseded_at IS NULL AND l.expires_at > (now() AT TIME ZONE 'utc')
+$fn$;
+
+-- The single-hash forms that module versions before secret rotation call: hosts not yet
+-- upgraded keep working against a database an upgraded host has migrated.
+CREATE OR REPLACE FUNCTION extension_magic_link_claim(
+  p_action text, p_token_hash text, p_device_hash text, p_allowed_roles text[],
+  p_disallowed_roles text[], p_allow_admin boolean, p_tfa_secret_sha256 text,
+  p_session_token text, p_ip text, p_user_agent text, p_origin text)
+RETURNS TABLE (outcome text, link_id integer, stored_hash text, user_id uuid, email text,
+               first_name text, last_name text, after_login_url text, tfa_secret text)
+LANGUAGE sql AS $fn$
+  SELECT * FROM extension_magic_link_claim(
+    p_action, ARRAY[p_token_hash], CASE WHEN p_device_hash IS NULL THEN '{}' ELSE ARRAY[p_device_hash] END,
+    p_allowed_roles, p_disallowed_roles, p_allow_admin, p_tfa_secret_sha256, p_session_token,
+    p_ip, p_user_agent, p_origin)
+$fn$;
+
+CREATE OR REPLACE FUNCTION extension_magic_link_preview(p_token_hash text)
+RETURNS TABLE (email text, minutes_left integer, second_factor text, device_hash text,
+               minutes_since_request integer, device_browser text, device_os text,
+               device_language text, device_network text)
+LANGUAGE sql STABLE AS $fn$
+  SELECT * FROM extension_magic_link_preview(ARRAY[p_token_hash])
 $fn$;

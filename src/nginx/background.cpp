@@ -12,14 +12,15 @@ namespace {
 
 // Looks for work every second while there is some (its own requests wake it at once); an idle
 // worker looks less and less often, up to every 8 s, so the mail another host leased and left
-// (it died) goes out within the lease (mail_lease, 20 s) and 8 s. Every second, in any case, connections idle for longer than
-// magic_link_backend_idle_timeout are closed, so an idle worker holds none.
+// (it died) goes out within the lease (mail_lease, 20 s) and 8 s. Every second, in any case,
+// connections idle for longer than magic_link_backend_idle_timeout are closed, so an idle worker
+// holds none.
 constexpr ngx_msec_t kTick = 1000;
 constexpr ngx_msec_t kMaxPollInterval = 8 * 1000;
 constexpr ngx_msec_t kCleanupInterval = 10 * 60 * 1000;
 
 // One per worker process; touched on the event loop only, except `report`, `work_due`,
-// `cleanup_due` and `unrecorded`, which belong to the pool thread while `busy`.
+// `cleanup_due` and `outbox`, which belong to the pool thread while `busy`.
 struct BackgroundTask {
   MainConf* conf = nullptr;
   ngx_event_t timer{};
@@ -33,7 +34,7 @@ struct BackgroundTask {
   ngx_msec_t last_cleanup = 0;
   bool cleanup_due = false;
   DeliveryReport report;
-  UnrecordedMail unrecorded;
+  OutboxMemory outbox;
 };
 
 BackgroundTask background;
@@ -45,7 +46,7 @@ void run(void*, ngx_log_t*) noexcept {
     if (background.work_due) {
       background.report =
           run_background_work(shared, *background.conf->sealer, pooled_backends(shared),
-                              background.cleanup_due, background.unrecorded);
+                              background.cleanup_due, background.outbox);
     }
     close_idle_connections(shared);
   } catch (const std::exception& e) {  // not a backend: a bug, or memory ran out

@@ -218,7 +218,7 @@ ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept try {
       static_cast<LocationConf*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_magic_link_module));
   mcf->shared = resolve(cf, values_of(*http_level));
   if (mcf->shared == nullptr) return NGX_ERROR;
-  mcf->sealer = pool_new<Sealer>(cf->pool, mcf->shared->secret);
+  mcf->sealer = pool_new<Sealer>(cf->pool, accepted_secrets(*mcf->shared));
   if (mcf->thread_pool_name.data == nullptr) mcf->thread_pool_name = kDefaultThreadPool;
   mcf->thread_pool = ngx_thread_pool_add(cf, &mcf->thread_pool_name);
   return mcf->sealer && mcf->thread_pool ? NGX_OK : NGX_ERROR;

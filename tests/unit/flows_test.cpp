@@ -64,7 +64,12 @@ struct FakeStore : LinkStore {
 
   void enqueue_link_request(const LinkRequestRecord& r) override { requests.push_back(r); }
   std::vector<RequestOutcome> process_link_requests(int) override { return std::move(outcomes); }
-  std::vector<QueuedMail> claim_due_mail(int, Milliseconds) override { return std::move(queue); }
+  std::vector<int> passed_over, released_mail;
+  std::vector<QueuedMail> claim_due_mail(int, Milliseconds, const std::vector<int>& skip) override {
+    passed_over = skip;
+    return std::move(queue);
+  }
+  void release_mail(int id) override { released_mail.push_back(id); }
   bool recording_fails = false;  // the database goes away after SMTP accepted
   void mail_sent(int id) override {
     if (recording_fails) throw BackendError(Backend::postgres, "mail_sent", "connection lost");
@@ -87,7 +92,9 @@ struct FakeStore : LinkStore {
     return link;
   }
   void release_claim(int, const std::string&) override { ++released; }
-  std::optional<LinkPreview> preview_link(const std::string&) override { return std::nullopt; }
+  std::optional<LinkPreview> preview_link(const std::vector<std::string>&) override {
+    return std::nullopt;
+  }
   std::optional<std::string> user_email(const std::string&) override { return std::nullopt; }
   std::optional<SessionOwner> find_session(const std::string&) override { return std::nullopt; }
 };
@@ -272,6 +279,23 @@ ClaimedLink claimed(const World& world) {
   return link;
 }
 
+// After `magic_link_secret NEW OLD`, a link made under OLD is still found and redeemed.
+void a_link_made_before_a_rotation_still_redeems(void**) {
+  World world;
+  const std::string older = world.settings.secret;
+  world.store.claimable = claimed(world);  // stored under the older secret
+  world.settings.secret = std::string(32, 'n');
+  world.settings.older_secrets = {older};
+  Redemption redemption;
+  redeem(world, redemption);
+  assert_int_equal(static_cast<int>(redemption.status),
+                   static_cast<int>(Redemption::Status::redeemed));
+  const auto& hashes = world.store.claims_made.at(0).token_hashes;
+  assert_int_equal(hashes.size(), 2);
+  assert_string_equal(hashes.at(0).c_str(), keyed_hash(world.settings.secret, kToken).c_str());
+  assert_string_equal(hashes.at(1).c_str(), keyed_hash(older, kToken).c_str());
+}
+
 void redeeming_keeps_the_claim_once_directus_made_the_session(void**) {
   World world;
   world.store.claimable = claimed(world);
@@ -388,8 +412,8 @@ void outbox_sends_and_backs_off_when_smtp_fails(void**) {
   World world;
   world.store.queue = {queued(world, 1, 1, true), queued(world, 2, 1, false)};
   DeliveryReport report;
-  UnrecordedMail unrecorded;
-  deliver_due_mail(world.settings, world.sealer, world.backends(), report, unrecorded);
+  OutboxMemory memory;
+  deliver_due_mail(world.settings, world.sealer, world.backends(), report, memory);
   assert_int_equal(report.sent, 1);
   assert_int_equal(report.dropped, 1);
   assert_int_equal(world.store.sent.at(0), 1);
@@ -400,7 +424,7 @@ void outbox_sends_and_backs_off_when_smtp_fails(void**) {
   world.mailer.sent = 0;
   world.store.queue = {queued(world, 3, 3, true), queued(world, 4, 1, true)};
   report = {};
-  deliver_due_mail(world.settings, world.sealer, world.backends(), report, unrecorded);
+  deliver_due_mail(world.settings, world.sealer, world.backends(), report, memory);
   assert_int_equal(report.retrying, 2);
   assert_int_equal(world.store.failures.at(0).second->count(), 4000);  // third attempt: 4s
   assert_int_equal(world.store.failures.at(1).second->count(), 1000);
@@ -411,19 +435,42 @@ void a_sent_mail_is_recorded_later_not_sent_again(void**) {
   World world;
   world.store.queue = {queued(world, 7, 1, true), queued(world, 8, 1, true)};
   world.store.recording_fails = true;
-  UnrecordedMail unrecorded;
+  OutboxMemory memory;
   DeliveryReport report =
-      run_background_work(world.settings, world.sealer, world.backends(), false, unrecorded);
+      run_background_work(world.settings, world.sealer, world.backends(), false, memory);
   assert_true(report.failure.has_value());
   assert_int_equal(world.mailer.sent, 1);  // the batch stopped at the failure
-  assert_int_equal(unrecorded.size(), 1);
+  assert_int_equal(memory.unrecorded.size(), 1);
 
   world.store.recording_fails = false;
-  report = run_background_work(world.settings, world.sealer, world.backends(), false, unrecorded);
+  report = run_background_work(world.settings, world.sealer, world.backends(), false, memory);
   assert_false(report.failure.has_value());
   assert_int_equal(world.mailer.sent, 1);  // recorded, not sent again
   assert_int_equal(world.store.sent.at(0), 7);
-  assert_true(unrecorded.empty());
+  assert_true(memory.unrecorded.empty());
+}
+
+// Mail sealed under a secret this host lacks is given back, not dropped, and passed over later.
+void mail_sealed_elsewhere_is_left_for_another_host(void**) {
+  World world;
+  const Sealer other{"another host's secret, at least 32 chars long"};
+  QueuedMail foreign = queued(world, 5, 1, true);
+  foreign.sealed_mail = other.seal(serialize({"jane@example.com", "a@b.co", "s", "t", "h"}));
+  world.store.queue = {foreign, queued(world, 6, 1, true)};
+  OutboxMemory memory;
+  DeliveryReport report;
+  deliver_due_mail(world.settings, world.sealer, world.backends(), report, memory);
+  assert_int_equal(report.sent, 1);
+  assert_int_equal(report.dropped, 0);
+  assert_true(world.store.failures.empty());  // nothing recorded against the link
+  assert_int_equal(world.store.released_mail.size(), 1);
+  assert_int_equal(world.store.released_mail.at(0), 5);
+  assert_non_null(strstr(report.log.at(0).text.c_str(), "left for a host that does"));
+
+  report = {};
+  deliver_due_mail(world.settings, world.sealer, world.backends(), report, memory);
+  assert_int_equal(world.store.passed_over.size(), 1);
+  assert_int_equal(world.store.passed_over.at(0), 5);
 }
 
 void relayed_cookies_are_secure_behind_https(void**) {
@@ -544,6 +591,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(email_over_its_limit_is_recorded_as_such),
       cmocka_unit_test(only_the_hash_is_stored_and_the_mail_is_sealed),
       cmocka_unit_test(a_failed_backend_is_a_value_naming_backend_and_step),
+      cmocka_unit_test(a_link_made_before_a_rotation_still_redeems),
       cmocka_unit_test(redeeming_keeps_the_claim_once_directus_made_the_session),
       cmocka_unit_test(totp_matches_rfc_6238_within_one_step),
       cmocka_unit_test(session_jwts_are_checked_for_key_algorithm_issuer_and_expiry),
@@ -554,6 +602,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(unknown_links_count_as_failures_and_limits_answer_429),
       cmocka_unit_test(outbox_sends_and_backs_off_when_smtp_fails),
       cmocka_unit_test(a_sent_mail_is_recorded_later_not_sent_again),
+      cmocka_unit_test(mail_sealed_elsewhere_is_left_for_another_host),
       cmocka_unit_test(relayed_cookies_are_secure_behind_https),
       cmocka_unit_test(a_binding_proves_its_owner_only_for_its_address_and_time),
       cmocka_unit_test(the_fingerprint_is_coarse),

@@ -67,6 +67,31 @@ void short_secret_is_refused_without_echoing_it(void**) {
   assert_null(strstr(problem->c_str(), "short-secret-value"));
 }
 
+// `magic_link_secret NEW OLDER...` and its environment form: the first signs, all are accepted.
+void older_secrets_are_accepted(void**) {
+  const std::string current(32, 'n'), older(40, 'o');
+  DirectiveValues values;
+  values.set("magic_link_secret", {current, older});
+  auto resolved = resolve(values);
+  assert_string_equal(resolved.settings->secret.c_str(), current.c_str());
+  const auto accepted = magic_link::accepted_secrets(*resolved.settings);
+  assert_int_equal(accepted.size(), 2);
+  assert_true(accepted[1] == older);
+
+  FakeEnv env;
+  env.vars = {{"MAGIC_LINK_SECRET", current},
+              {"MAGIC_LINK_OLDER_SECRETS", older + "," + older + "x"}};
+  resolved = resolve(DirectiveValues{}, env);
+  assert_int_equal(resolved.settings->older_secrets.size(), 2);
+
+  const auto& spec = magic_link::setting_specs()[0];
+  assert_non_null(
+      strstr(magic_link::check_directive(spec, Args{current, current})->c_str(), "listed twice"));
+  const auto short_older = magic_link::check_directive(spec, Args{current, "short-older-one"});
+  assert_non_null(strstr(short_older->c_str(), "at least 32 characters"));
+  assert_null(strstr(short_older->c_str(), "short-older-one"));
+}
+
 void environment_is_the_default(void**) {
   FakeEnv env;
   env.vars = {{"MAGIC_LINK_EXPIRATION_MINUTES", "30"},
@@ -218,6 +243,7 @@ GroupResult run_settings_tests() {
       cmocka_unit_test(extension_defaults_apply),
       cmocka_unit_test(missing_secret_is_refused),
       cmocka_unit_test(short_secret_is_refused_without_echoing_it),
+      cmocka_unit_test(older_secrets_are_accepted),
       cmocka_unit_test(environment_is_the_default),
       cmocka_unit_test(directive_wins_over_environment),
       cmocka_unit_test(empty_environment_variable_means_unset),

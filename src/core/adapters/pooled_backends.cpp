@@ -48,9 +48,11 @@ class PooledLinkStore final : public LinkStore {
   std::vector<RequestOutcome> process_link_requests(int limit) override {
     return pool_.borrow()->process_link_requests(limit);
   }
-  std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease) override {
-    return pool_.borrow()->claim_due_mail(limit, lease);
+  std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease,
+                                         const std::vector<int>& passed_over) override {
+    return pool_.borrow()->claim_due_mail(limit, lease, passed_over);
   }
+  void release_mail(int link_id) override { pool_.borrow()->release_mail(link_id); }
   void mail_sent(int link_id) override { pool_.borrow()->mail_sent(link_id); }
   void mail_failed(int link_id, const std::string& error,
                    std::optional<Milliseconds> retry_in) override {
@@ -65,8 +67,8 @@ class PooledLinkStore final : public LinkStore {
   void release_claim(int link_id, const std::string& session_token) override {
     pool_.borrow()->release_claim(link_id, session_token);
   }
-  std::optional<LinkPreview> preview_link(const std::string& token_hash) override {
-    return pool_.borrow()->preview_link(token_hash);
+  std::optional<LinkPreview> preview_link(const std::vector<std::string>& token_hashes) override {
+    return pool_.borrow()->preview_link(token_hashes);
   }
   std::optional<std::string> user_email(const std::string& user_id) override {
     return pool_.borrow()->user_email(user_id);

@@ -197,12 +197,19 @@ Problem read_conninfo(const Args& args, std::string& out) {
   return std::nullopt;
 }
 
-Problem read_secret(const Args& args, std::string& out) {
-  const std::string& text = single(args);
-  if (!text.empty() && text.size() < 32) {
-    return std::string("must be at least 32 characters (use e.g. `openssl rand -hex 32`)");
+// `magic_link_secret NEW [OLDER ...]`: each argument one secret, taken whole (no comma split).
+Problem read_secrets(const Args& args, std::string& current, std::vector<std::string>& older) {
+  for (const auto& text : args) {
+    if (args.size() > 1 && text.empty()) return std::string("a secret is empty");
+    if (!text.empty() && text.size() < 32) {
+      return std::string("must be at least 32 characters (use e.g. `openssl rand -hex 32`)");
+    }
+    if (std::count(args.begin(), args.end(), text) > 1) {
+      return std::string("the same secret is listed twice");
+    }
   }
-  out = text;
+  current = single(args);
+  older.assign(args.empty() ? args.end() : args.begin() + 1, args.end());
   return std::nullopt;
 }
 
@@ -248,6 +255,17 @@ std::string conninfo_value(std::string_view value) {
   return quoted + "'";
 }
 
+// MAGIC_LINK_SECRET, then the comma-separated MAGIC_LINK_OLDER_SECRETS.
+std::optional<Args> secrets_from_env(const Environment& env) {
+  auto current = env("MAGIC_LINK_SECRET");
+  if (!current) return std::nullopt;
+  Args secrets{*current};
+  if (auto older = env("MAGIC_LINK_OLDER_SECRETS")) {
+    for (auto& item : list_items(Args{*older})) secrets.push_back(std::move(item));
+  }
+  return secrets;
+}
+
 // Directus' own database settings: DB_CONNECTION_STRING, else DB_HOST, DB_PORT, ...
 std::optional<Args> postgres_from_env(const Environment& env) {
   if (auto whole = env("DB_CONNECTION_STRING")) return Args{*whole};
@@ -287,9 +305,11 @@ constexpr Milliseconds kMaxTimeout = std::chrono::minutes(10);
 const std::vector<SettingSpec>& spec_table() {
   static const std::vector<SettingSpec> specs = {
       // Shared backends.
-      {"magic_link_secret", "MAGIC_LINK_SECRET", "",
-       "Key for HMAC-SHA-256 of stored tokens and for sealing queued mail. Required, >= 32 chars.",
-       Scope::Http, false, true, FIELD_READER(read_secret(a, s.secret)), nullptr},
+      {"magic_link_secret", "MAGIC_LINK_SECRET, MAGIC_LINK_OLDER_SECRETS", "",
+       "Key for HMAC-SHA-256 of stored tokens and for sealing queued mail, >= 32 chars; "
+       "required. Further arguments: older secrets still accepted during a rotation.",
+       Scope::Http, true, true, FIELD_READER(read_secrets(a, s.secret, s.older_secrets)),
+       secrets_from_env},
       {"magic_link_postgres",
        "DB_CONNECTION_STRING or DB_HOST, DB_PORT, DB_DATABASE, DB_USER, DB_PASSWORD",
        "host=localhost dbname=directus",
@@ -474,6 +494,12 @@ void derive_defaults(Settings& s, std::string_view default_templates_dir) {
 }
 
 }  // namespace
+
+std::vector<std::string_view> accepted_secrets(const Settings& settings) {
+  std::vector<std::string_view> secrets{settings.secret};
+  secrets.insert(secrets.end(), settings.older_secrets.begin(), settings.older_secrets.end());
+  return secrets;
+}
 
 const std::vector<SettingSpec>& setting_specs() {
   return spec_table();

@@ -57,7 +57,8 @@ enum class DeviceBinding { off, prompt, strict };
 
 struct Settings {
   // Shared backends: set in http{} only, so every location talks to the same stores.
-  std::string secret;
+  std::string secret;                      // signs new links, mail, cookies and limit keys
+  std::vector<std::string> older_secrets;  // still accepted: what was made before a rotation
   std::string postgres_conninfo;
   RedisAddress redis;
   SmtpSettings smtp;
@@ -101,6 +102,17 @@ struct Settings {
   // Not a directive: filled in by the server from its configuration.
   std::vector<ModuleLocation> module_locations;
 };
+
+// The secrets a stored link, queued mail or cookie may have been made under, the current first.
+std::vector<std::string_view> accepted_secrets(const Settings& settings);
+
+// `keyed(secret)` under each accepted secret, the current one first.
+template <typename Keyed>
+std::vector<std::string> under_each_secret(const Settings& settings, Keyed keyed) {
+  std::vector<std::string> results;
+  for (const auto secret : accepted_secrets(settings)) results.push_back(keyed(secret));
+  return results;
+}
 
 enum class Scope { Http, Any };  // Http: only in http{}; Any: http, server or location
 

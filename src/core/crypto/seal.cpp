@@ -21,13 +21,31 @@ const unsigned char* bytes(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
 }
 
+// The plaintext when `raw` (nonce, ciphertext, tag) was sealed under `key`.
+std::optional<std::string> open_with(const std::string& key, const std::string& raw) {
+  const size_t body = raw.size() - kNonceBytes - kTagBytes;
+  const auto* nonce = bytes(raw);
+  std::string plaintext(body, '\0');
+  CipherContext ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  int length = 0;
+  std::string tag = raw.substr(kNonceBytes + body);
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key), nonce) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plaintext.data()), &length,
+                        nonce + kNonceBytes, static_cast<int>(body)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plaintext.data()) + length,
+                          &length) != 1) {
+    return std::nullopt;
+  }
+  return plaintext;
+}
+
 }  // namespace
 
 // A key of its own, so the mail key and the token-hash key are never the same bytes.
-Sealer::Sealer(std::string_view secret) {
-  const std::string hex = keyed_hash(secret, "magic-link outbox key v1");
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    key_ += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+Sealer::Sealer(const std::vector<std::string_view>& secrets) {
+  for (const auto secret : secrets) {
+    keys_.push_back(hmac_sha256(secret, "magic-link outbox key v1"));
   }
 }
 
@@ -37,7 +55,8 @@ std::string Sealer::seal(std::string_view plaintext) const {
   if (RAND_bytes(nonce, kNonceBytes) != 1) throw std::runtime_error("RAND_bytes failed");
   CipherContext ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
   int length = 0;
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key_), nonce) != 1 ||
+  if (!ctx ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(keys_.front()), nonce) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nonce + kNonceBytes, &length, bytes(plaintext),
                         static_cast<int>(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), nonce + kNonceBytes + length, &length) != 1 ||
@@ -51,21 +70,10 @@ std::string Sealer::seal(std::string_view plaintext) const {
 std::optional<std::string> Sealer::open(std::string_view sealed) const {
   const auto raw = unbase64(sealed);
   if (!raw || raw->size() < kNonceBytes + kTagBytes) return std::nullopt;
-  const size_t body = raw->size() - kNonceBytes - kTagBytes;
-  const auto* nonce = bytes(*raw);
-  std::string plaintext(body, '\0');
-  CipherContext ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
-  int length = 0;
-  std::string tag = raw->substr(kNonceBytes + body);
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key_), nonce) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plaintext.data()), &length,
-                        nonce + kNonceBytes, static_cast<int>(body)) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) != 1 ||
-      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plaintext.data()) + length,
-                          &length) != 1) {
-    return std::nullopt;
+  for (const auto& key : keys_) {
+    if (auto plaintext = open_with(key, *raw)) return plaintext;
   }
-  return plaintext;
+  return std::nullopt;
 }
 
 }  // namespace magic_link

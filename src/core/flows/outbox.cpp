@@ -16,6 +16,8 @@ namespace {
 constexpr int kRequestBatch = 200;
 constexpr int kMailBatch = 20;
 constexpr Milliseconds kMailLease{20000};
+constexpr std::chrono::hours kPassOverFor{1};
+constexpr size_t kMaxPassedOver = 10000;
 
 Milliseconds retry_delay(int attempts, Milliseconds max_delay) {
   const int doublings = std::min(attempts - 1, 20);
@@ -53,11 +55,11 @@ Milliseconds mail_lease(const Settings& shared) {
 }
 
 DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer, Backends backends,
-                                   bool cleanup_due, UnrecordedMail& unrecorded) {
+                                   bool cleanup_due, OutboxMemory& memory) {
   DeliveryReport report;
   try {
     process_link_requests(backends, report);
-    deliver_due_mail(shared, sealer, backends, report, unrecorded);
+    deliver_due_mail(shared, sealer, backends, report, memory);
     if (cleanup_due) backends.store.delete_old_rows(shared.audit_retention_days);
   } catch (const BackendError& error) {
     report.failure = error.failure();
@@ -75,15 +77,26 @@ void process_link_requests(Backends backends, DeliveryReport& report) {
 }
 
 void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
-                      DeliveryReport& report, UnrecordedMail& unrecorded) {
-  while (!unrecorded.empty()) {
-    backends.store.mail_sent(unrecorded.back());
-    unrecorded.pop_back();
+                      DeliveryReport& report, OutboxMemory& memory) {
+  while (!memory.unrecorded.empty()) {
+    backends.store.mail_sent(memory.unrecorded.back());
+    memory.unrecorded.pop_back();
+  }
+  const auto now = std::chrono::steady_clock::now();
+  auto& passed_over = memory.sealed_elsewhere;
+  if (passed_over.size() > kMaxPassedOver) passed_over.clear();
+  std::vector<int> skip;
+  for (auto it = passed_over.begin(); it != passed_over.end();) {
+    if (now - it->second > kPassOverFor) {
+      it = passed_over.erase(it);
+    } else {
+      skip.push_back(it++->first);
+    }
   }
   const Milliseconds lease = mail_lease(shared);
-  const auto leased_until = std::chrono::steady_clock::now() + lease;
+  const auto leased_until = now + lease;
   std::optional<std::string> smtp_down;  // after one failure the rest of the batch waits too
-  for (const QueuedMail& queued : backends.store.claim_due_mail(kMailBatch, lease)) {
+  for (const QueuedMail& queued : backends.store.claim_due_mail(kMailBatch, lease, skip)) {
     // Left leased: taken again once the lease ends, by whichever worker or host looks first.
     if (std::chrono::steady_clock::now() + shared.smtp_timeout > leased_until) break;
     if (!queued.link_still_usable) {
@@ -94,12 +107,14 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
     }
     const auto mail = deserialize(sealer.open(queued.sealed_mail).value_or(""));
     if (!mail) {
-      // Sealed under another secret (it was rotated), or altered: it cannot be sent.
-      backends.store.mail_failed(queued.link_id, "Queued mail cannot be opened", std::nullopt);
+      // Sealed under a secret this host lacks: a host that has it sends it.
+      backends.store.release_mail(queued.link_id);
+      passed_over.emplace(queued.link_id, now);
       report.log.push_back(
-          {LogLine::Level::error, "magic_link: mail for " + id_text(queued.link_id) +
-                                      " cannot be opened (was magic_link_secret changed?)"});
-      ++report.dropped;
+          {LogLine::Level::warn,
+           "magic_link: mail for " + id_text(queued.link_id) +
+               " is sealed under a secret this host does not hold; left for a host that does "
+               "(during a rotation, list the new secret in magic_link_secret on every host)"});
       continue;
     }
     if (!smtp_down) {
@@ -115,7 +130,7 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
       try {
         backends.store.mail_sent(queued.link_id);
       } catch (const BackendError&) {
-        unrecorded.push_back(queued.link_id);  // sent: recorded next time, never sent again
+        memory.unrecorded.push_back(queued.link_id);  // sent: recorded next time, never again
         throw;
       }
       continue;

@@ -2,6 +2,8 @@
 // accepted while SMTP is down goes out when it returns.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -21,15 +23,21 @@ struct DeliveryReport {
   std::optional<BackendFailure> failure;  // the backend that stopped this run
 };
 
-// Links whose mail SMTP accepted but whose `mail_sent` record failed (the database went away):
-// kept by each worker and recorded at its next run before anything else, while their lease
-// still holds, so no one sends them again.
-using UnrecordedMail = std::vector<int>;
+// What each worker remembers of the outbox from one run to the next.
+struct OutboxMemory {
+  // Links whose mail SMTP accepted but whose `mail_sent` record failed (the database went
+  // away): recorded at the next run before anything else, while their lease still holds, so no
+  // one sends them again.
+  std::vector<int> unrecorded;
+  // Mail sealed under a secret this host does not hold (another host's, during a rotation):
+  // given back for the others and not leased here again for an hour, by when its link expired.
+  std::map<int, std::chrono::steady_clock::time_point> sealed_elsewhere;
+};
 
 // Everything after the answers, once: the accepted link requests, the due mail and, when
 // `cleanup_due`, old rows. A backend failure ends the run and is reported, not thrown.
 DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer, Backends backends,
-                                   bool cleanup_due, UnrecordedMail& unrecorded);
+                                   bool cleanup_due, OutboxMemory& memory);
 
 // Looks at the link requests accepted since the last run (see request_link): issues links and
 // queues their mail, or records why not, with a log line for each.
@@ -40,9 +48,9 @@ void process_link_requests(Backends backends, DeliveryReport& report);
 // expired, was used or was superseded meanwhile is not mailed. Every result lands in the link's
 // email_sent / email_error. The lease is short (mail_lease), so the mail of a host that died
 // goes out from another within it; a batch stops sending while another SMTP timeout would still
-// fit in what is left of it.
+// fit in what is left of it. Mail this host cannot open is given back, never dropped.
 void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
-                      DeliveryReport& report, UnrecordedMail& unrecorded);
+                      DeliveryReport& report, OutboxMemory& memory);
 
 // How long a batch of mail is leased: 20 s, or the SMTP timeout and 5 s when that is longer.
 Milliseconds mail_lease(const Settings& shared);

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <utility>
 
@@ -18,6 +19,19 @@ namespace {
 constexpr std::string_view kInvalid = "Invalid or expired link. Please request a new one.";
 // A one-time password is good for three 30 s steps; remembered a little longer than that.
 constexpr std::chrono::seconds kOtpMemory{120};
+
+// Whether `hashes` holds `stored`, compared in constant time (the index found the row by hash).
+bool holds(const std::vector<std::string>& hashes, const std::string& stored) {
+  return std::any_of(hashes.begin(), hashes.end(),
+                     [&](const std::string& hash) { return same_secret(hash, stored); });
+}
+
+// The visitor's binding under each accepted secret; none without a binding cookie.
+std::vector<std::string> device_hashes(const Settings& settings, const Client& client) {
+  if (!client.binding) return {};
+  return under_each_secret(
+      settings, [&](std::string_view secret) { return binding_hash(secret, client.binding->id); });
+}
 
 Redemption refused(Redemption::Status status, std::string why) {
   Redemption redemption;
@@ -78,7 +92,7 @@ LinkClaim::Action claim_action(const Settings& settings, const RedeemRequest& re
 
 LinkClaim new_claim(const Settings& settings, const Client& client, std::string origin) {
   LinkClaim claim;
-  if (client.binding) claim.device_hash = binding_hash(settings.secret, client.binding->id);
+  claim.device_hashes = device_hashes(settings, client);
   claim.client_ip = client.ip;
   claim.user_agent = client.user_agent;
   claim.origin = std::move(origin);
@@ -145,14 +159,15 @@ Redemption redeem_link(const Settings& settings, const RedeemRequest& request, S
     }
 
     // A link asked for with a PKCE challenge is found only with its verifier.
-    const std::string hash =
-        link_hash(settings.secret, request.token, verifier.empty() ? "" : pkce_challenge(verifier));
+    const std::string challenge = verifier.empty() ? "" : pkce_challenge(verifier);
     LinkClaim claim = new_claim(settings, request.client, request.origin);
     claim.action = claim_action(settings, request, mode);
-    claim.token_hash = hash;
+    claim.token_hashes = under_each_secret(settings, [&](std::string_view secret) {
+      return link_hash(secret, request.token, challenge);
+    });
     auto link = backends.store.claim_link(claim);
     // The index found it by hash; the constant-time comparison is defence in depth.
-    if (!link || !same_secret(link->stored_hash, hash)) {
+    if (!link || !holds(claim.token_hashes, link->stored_hash)) {
       return count_failure(Redemption::Status::invalid,
                            "no usable link (unknown, expired, used, superseded or user refused)");
     }
@@ -315,9 +330,11 @@ Outcome waiting_answer(const Settings& settings, const Templates& templates, Red
 
 Outcome show_link(const Settings& settings, const Templates& templates, const std::string& token,
                   const Client& client, const std::string& action, Backends backends) try {
-  const auto link = looks_like_token(token)
-                        ? backends.store.preview_link(keyed_hash(settings.secret, token))
-                        : std::nullopt;
+  const auto link =
+      looks_like_token(token)
+          ? backends.store.preview_link(under_each_secret(
+                settings, [&](std::string_view secret) { return keyed_hash(secret, token); }))
+          : std::nullopt;
   if (!link) {
     return {invalid_link_page(settings, templates, action),
             {{LogLine::Level::info, "magic_link: verify page: no usable link"}}};
@@ -326,10 +343,9 @@ Outcome show_link(const Settings& settings, const Templates& templates, const st
     return {tfa_setup_page(settings, templates),
             {{LogLine::Level::info, "magic_link: verify page: 2FA enforced, not set up"}}};
   }
-  const bool elsewhere =
-      settings.device_binding != DeviceBinding::off && !link->device_hash.empty() &&
-      !(client.binding &&
-        same_secret(binding_hash(settings.secret, client.binding->id), link->device_hash));
+  const bool elsewhere = settings.device_binding != DeviceBinding::off &&
+                         !link->device_hash.empty() &&
+                         !holds(device_hashes(settings, client), link->device_hash);
   const Choice choice = !elsewhere ? Choice::sign_in
                         : settings.device_binding == DeviceBinding::strict
                             ? Choice::approve

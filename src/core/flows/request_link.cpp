@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <ctime>
 
 #include "core/crypto/token.h"
@@ -32,8 +33,13 @@ Response accepted() {
 bool from_owner(const Settings& settings, const LinkRequest& request, Backends backends) {
   const std::time_t now = std::time(nullptr);
   const Client& client = request.client;
-  if (client.binding && proves_owner(settings.secret, *client.binding, request.email, now)) {
-    return true;
+  if (client.binding) {
+    const auto secrets = accepted_secrets(settings);
+    if (std::any_of(secrets.begin(), secrets.end(), [&](std::string_view secret) {
+          return proves_owner(secret, *client.binding, request.email, now);
+        })) {
+      return true;
+    }
   }
   const auto named = named_session(settings, client.directus_cookies, now);
   if (!named) return false;

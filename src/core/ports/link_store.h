@@ -90,8 +90,10 @@ struct LinkClaim {
     approve,      // another browser approves a bound link: nothing spent, the asker may sign in
     approved,     // the asking browser (device_hash) spends its approved link; no token
   } action = Action::sign_in;
-  std::string token_hash;
-  std::string device_hash;  // the claiming browser's binding, or ""
+  // The token's hash under each accepted secret (a link made before a rotation still counts);
+  // likewise the claiming browser's binding, none without one.
+  std::vector<std::string> token_hashes;
+  std::vector<std::string> device_hashes;
   std::string client_ip;
   std::string user_agent;
   std::string origin;
@@ -145,8 +147,12 @@ class LinkStore {
   // limit, issues the link: supersedes the email's earlier links and queues its mail, atomically.
   virtual std::vector<RequestOutcome> process_link_requests(int limit) = 0;
 
-  // Leases up to `limit` due mails so no other worker or node sends them meanwhile.
-  virtual std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease) = 0;
+  // Leases up to `limit` due mails, but none of `passed_over`, so no other worker or node sends
+  // them meanwhile.
+  virtual std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease,
+                                                 const std::vector<int>& passed_over) = 0;
+  // Gives a leased mail back untouched, for another host to take at once.
+  virtual void release_mail(int link_id) = 0;
   virtual void mail_sent(int link_id) = 0;
   // Records the error; retries after `retry_in`, or gives up when there is none.
   virtual void mail_failed(int link_id, const std::string& error,
@@ -164,7 +170,7 @@ class LinkStore {
   virtual std::optional<ClaimedLink> claim_link(const LinkClaim& claim) = 0;
   // The session was not created: the link is usable again and the session row goes.
   virtual void release_claim(int link_id, const std::string& session_token) = 0;
-  virtual std::optional<LinkPreview> preview_link(const std::string& token_hash) = 0;
+  virtual std::optional<LinkPreview> preview_link(const std::vector<std::string>& token_hashes) = 0;
   // The email of a Directus user, for pages that say who is signed in.
   virtual std::optional<std::string> user_email(const std::string& user_id) = 0;
   // Whose live (unexpired) directus_sessions row `session_token` is; nothing when there is none.

@@ -59,7 +59,8 @@ my $module_pg_port = $ENV{TEST_NGINX_MODULE_PG_PORT} || $ENV{TEST_NGINX_PG_PORT}
 
 # The module's settings for the test services; `main`, `http` and `server` add directives,
 # `log_level` sets the error log's (default debug), `workers` the worker processes (default 1),
-# `directus_secret` replaces Directus' SECRET.
+# `directus_secret` replaces Directus' SECRET, `secret` the module's (all of magic_link_secret's
+# arguments).
 
 sub config {
     my (%opts) = @_;
@@ -77,7 +78,7 @@ http {
     access_log off;
     client_body_temp_path @{[ $opts{root} // $root ]}/tmp/body;
     proxy_temp_path @{[ $opts{root} // $root ]}/tmp/proxy;
-    magic_link_secret $SECRET;
+    magic_link_secret @{[ $opts{secret} // $SECRET ]};
     magic_link_postgres "host=127.0.0.1 port=$module_pg_port dbname=directus user=postgres";
     magic_link_redis redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
     magic_link_smtp_host 127.0.0.1;

@@ -54,10 +54,17 @@ UPDATE extension_magic_link_outbox AS o
    AND o.link_id IN (SELECT link_id FROM extension_magic_link_outbox
                       WHERE next_attempt_at <= (now() AT TIME ZONE 'utc')
                         AND (lease_until IS NULL OR lease_until < (now() AT TIME ZONE 'utc'))
+                        AND link_id <> ALL($3::integer[])
                       ORDER BY next_attempt_at, link_id LIMIT $1::integer
                       FOR UPDATE SKIP LOCKED)
 RETURNING o.link_id, o.sealed_mail, o.attempts,
           (NOT l.used AND l.expires_at > (now() AT TIME ZONE 'utc')) AS still_usable
+)sql";
+
+// The lease's attempt is not counted: the mail was not tried.
+constexpr const char* kReleaseMail = R"sql(
+UPDATE extension_magic_link_outbox SET lease_until = NULL, attempts = attempts - 1
+ WHERE link_id = $1::integer
 )sql";
 
 // A link superseded meanwhile keeps its audit text (`Superseded by new token`) whatever its
@@ -95,7 +102,7 @@ DELETE FROM extension_magic_link
 )sql";
 
 constexpr const char* kClaim =
-    "SELECT * FROM extension_magic_link_claim($1, $2, nullif($3, ''), $4::text[], $5::text[], "
+    "SELECT * FROM extension_magic_link_claim($1, $2::text[], $3::text[], $4::text[], $5::text[], "
     "$6::boolean, $7, $8, $9, $10, $11)";
 
 constexpr const char* claim_action(LinkClaim::Action action) {
@@ -118,7 +125,7 @@ UPDATE extension_magic_link SET used = false, used_at = NULL, used_ip = NULL, us
  WHERE id = $1::integer
 )sql";
 
-constexpr const char* kPreview = "SELECT * FROM extension_magic_link_preview($1)";
+constexpr const char* kPreview = "SELECT * FROM extension_magic_link_preview($1::text[])";
 
 constexpr const char* kUserEmail = "SELECT email FROM directus_users WHERE id = $1::uuid";
 // By the primary key of directus_sessions: one index probe per check.
@@ -261,15 +268,22 @@ std::vector<RequestOutcome> PgLinkStore::process_link_requests(int limit) {
   return outcomes;
 }
 
-std::vector<QueuedMail> PgLinkStore::claim_due_mail(int limit, Milliseconds lease) {
-  const PgResult result =
-      ready().run("claim_mail", kClaimMail, {std::to_string(limit), std::to_string(lease.count())});
+std::vector<QueuedMail> PgLinkStore::claim_due_mail(int limit, Milliseconds lease,
+                                                    const std::vector<int>& passed_over) {
+  std::string ids = "{";
+  for (const int id : passed_over) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
+  const PgResult result = ready().run(
+      "claim_mail", kClaimMail, {std::to_string(limit), std::to_string(lease.count()), ids + "}"});
   std::vector<QueuedMail> mails;
   for (int row = 0; row < result.rows(); ++row) {
     mails.push_back({result.integer(row, 0), result.text(row, 1), result.integer(row, 2),
                      result.boolean(row, 3)});
   }
   return mails;
+}
+
+void PgLinkStore::release_mail(int link_id) {
+  ready().run("release_mail", kReleaseMail, {std::to_string(link_id)});
 }
 
 void PgLinkStore::mail_sent(int link_id) {
@@ -291,11 +305,12 @@ void PgLinkStore::delete_old_rows(int retention_days) {
 }
 
 std::optional<ClaimedLink> PgLinkStore::claim_link(const LinkClaim& c) {
-  const PgResult result = ready().run(
-      "claim", kClaim,
-      {claim_action(c.action), c.token_hash, c.device_hash, text_array(c.allowed_roles),
-       text_array(c.disallowed_roles), c.allow_admin ? "true" : "false",
-       c.verified_tfa_secret_sha256, c.session_token, c.client_ip, c.user_agent, c.origin});
+  const PgResult result =
+      ready().run("claim", kClaim,
+                  {claim_action(c.action), text_array(c.token_hashes), text_array(c.device_hashes),
+                   text_array(c.allowed_roles), text_array(c.disallowed_roles),
+                   c.allow_admin ? "true" : "false", c.verified_tfa_secret_sha256, c.session_token,
+                   c.client_ip, c.user_agent, c.origin});
   if (result.rows() == 0) return std::nullopt;
   const std::string outcome = result.text(0, 0);
   ClaimedLink link;
@@ -319,8 +334,8 @@ void PgLinkStore::release_claim(int link_id, const std::string& session_token) {
   ready().run("release", kRelease, {std::to_string(link_id), session_token});
 }
 
-std::optional<LinkPreview> PgLinkStore::preview_link(const std::string& token_hash) {
-  const PgResult result = ready().run("preview", kPreview, {token_hash});
+std::optional<LinkPreview> PgLinkStore::preview_link(const std::vector<std::string>& token_hashes) {
+  const PgResult result = ready().run("preview", kPreview, {text_array(token_hashes)});
   if (result.rows() == 0) return std::nullopt;
   const std::string factor = result.text(0, 2);
   return LinkPreview{result.text(0, 0),

@@ -17,14 +17,16 @@ class PgLinkStore final : public LinkStore {
   // Several accepted requests in one statement and one transaction (group commit).
   void enqueue_link_requests(const std::vector<const LinkRequestRecord*>& requests);
   std::vector<RequestOutcome> process_link_requests(int limit) override;
-  std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease) override;
+  std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease,
+                                         const std::vector<int>& passed_over) override;
+  void release_mail(int link_id) override;
   void mail_sent(int link_id) override;
   void mail_failed(int link_id, const std::string& error,
                    std::optional<Milliseconds> retry_in) override;
   void delete_old_rows(int retention_days) override;
   std::optional<ClaimedLink> claim_link(const LinkClaim& claim) override;
   void release_claim(int link_id, const std::string& session_token) override;
-  std::optional<LinkPreview> preview_link(const std::string& token_hash) override;
+  std::optional<LinkPreview> preview_link(const std::vector<std::string>& token_hashes) override;
   std::optional<std::string> user_email(const std::string& user_id) override;
   std::optional<SessionOwner> find_session(const std::string& session_token) override;
 
