@@ -5,6 +5,7 @@
 #                   same suites with an ASan+UBSan build of the module, and a short fuzz run
 #   make test-valgrind   the nginx suites with nginx under valgrind memcheck (slow; by hand)
 #   make demo       the whole flow running on 127.0.0.1 (see README)
+#   make deb        build/deb/libnginx-mod-http-magic-link_<version>_<arch>.deb (debian/), lintian
 #   make format     clang-format the C++ sources
 
 NGINX_SRC  ?= /usr/share/nginx/src
@@ -28,7 +29,7 @@ CXXFLAGS ?= -O2 -g -Wall -Wextra -Werror
 NGX_CC_OPT ?= -O2 -g
 NGX_LD_OPT ?=
 
-.PHONY: all deps test-deps unit t test test-asan test-valgrind demo demo-stop format clean FORCE
+.PHONY: all deps test-deps unit t test test-asan test-valgrind demo demo-stop deb format clean FORCE
 
 all: deps $(MODULE)
 
@@ -106,6 +107,12 @@ demo:
 
 demo-stop:
 	@scripts/demo.sh stop
+
+# The Debian package, built like Debian's libnginx-mod-* (debhelper, dh_nginx) from a copy of the
+# sources in build/deb/src, with this Makefile's module target; the version is debian/changelog's.
+deb:
+	@scripts/deps.sh build package
+	scripts/package-deb.sh
 
 format:
 	clang-format -i $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS) $(UNIT_SOURCES)

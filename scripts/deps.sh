@@ -2,9 +2,11 @@
 # Installs the Debian packages the project needs. Idempotent, and quick when all are
 # present: apt is only touched when something is missing.
 #
-#   deps.sh [build|test|all]...   (default: all)
-#     build  compiler, formatter, nginx + headers, -dev libraries
-#     test   private test servers (redis, postgresql, SMTP sink), Test::Nginx's Perl deps
+#   deps.sh [build|test|package|all]...   (default: all)
+#     build    compiler, formatter, nginx + headers, -dev libraries
+#     test     private test servers (redis, postgresql, SMTP sink), Test::Nginx's Perl deps
+#     package  what `make deb` needs on top of build: debhelper (dh_nginx comes with nginx-dev),
+#              dpkg-buildpackage, lintian
 #
 # Installing these packages must not leave system daemons running (nginx on :80,
 # redis, postgresql): tests start their own private instances (scripts/services.sh).
@@ -25,8 +27,11 @@ TEST_PKGS=(
     valgrind    # make test-valgrind
     chromium    # t/040-browser.t drives /usr/bin/chromium through playwright-core (npm, tests/browser)
 )
+PACKAGE_PKGS=(
+    build-essential dpkg-dev debhelper fakeroot lintian
+)
 
-usage() { echo "usage: $0 [build|test|all]..." >&2; exit 2; }
+usage() { echo "usage: $0 [build|test|package|all]..." >&2; exit 2; }
 
 wanted=()
 [[ $# -gt 0 ]] || set -- all
@@ -34,7 +39,8 @@ for group in "$@"; do
     case $group in
         build) wanted+=("${BUILD_PKGS[@]}") ;;
         test)  wanted+=("${TEST_PKGS[@]}") ;;
-        all)   wanted+=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+        package) wanted+=("${PACKAGE_PKGS[@]}") ;;
+        all)   wanted+=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${PACKAGE_PKGS[@]}") ;;
         -h|--help) usage ;;
         *) echo "deps.sh: unknown group '$group'" >&2; usage ;;
     esac
