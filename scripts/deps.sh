@@ -26,6 +26,7 @@ TEST_PKGS=(
     clang libclang-rt-14-dev   # fuzz/: libFuzzer and the sanitizer runtimes
     valgrind    # make test-valgrind
     chromium    # t/040-browser.t drives /usr/bin/chromium through playwright-core (npm, tests/browser)
+    prometheus python3-prometheus-client  # t/077-metrics.t: promtool, and an OpenMetrics parser
 )
 PACKAGE_PKGS=(
     build-essential dpkg-dev debhelper fakeroot lintian

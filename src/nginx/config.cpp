@@ -7,6 +7,7 @@
 #include "nginx/gate.h"
 #include "nginx/limit_cache.h"
 #include "nginx/routing.h"
+#include "nginx/status.h"
 #include "nginx/variables.h"
 
 namespace magic_link::ngx {
@@ -96,6 +97,8 @@ ngx_str_t static_str(std::string_view text) {
 std::vector<ngx_command_t> build_commands() {
   std::vector<ngx_command_t> table;
   table.push_back({ngx_string("magic_link"), NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1, set_endpoint,
+                   NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr});
+  table.push_back({ngx_string("magic_link_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, set_status,
                    NGX_HTTP_LOC_CONF_OFFSET, 0, nullptr});
   table.push_back({ngx_string("magic_link_thread_pool"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
                    set_thread_pool, NGX_HTTP_MAIN_CONF_OFFSET, 0, nullptr});
@@ -213,7 +216,7 @@ ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept try {
   if (!mcf->used) return NGX_OK;
   ngx_conf_init_size_value(mcf->session_cache_size, kDefaultSessionCacheSize);
   if (mcf->gated && init_gate(cf, mcf->session_cache_size) != NGX_OK) return NGX_ERROR;
-  if (add_limit_cache(cf) != NGX_OK) return NGX_ERROR;
+  if (add_limit_cache(cf) != NGX_OK || add_metrics_zone(cf) != NGX_OK) return NGX_ERROR;
   const auto* http_level =
       static_cast<LocationConf*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_magic_link_module));
   mcf->shared = resolve(cf, values_of(*http_level));

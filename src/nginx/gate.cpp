@@ -6,6 +6,7 @@
 
 #include "core/adapters/pooled_backends.h"
 #include "core/flows/gate.h"
+#include "core/metrics/metrics.h"
 #include "nginx/config.h"
 #include "nginx/logging.h"
 #include "nginx/offload.h"
@@ -48,11 +49,14 @@ ngx_int_t answer(ngx_http_request_t* r, const Response& response) {
 }
 
 ngx_int_t answer_unavailable(ngx_http_request_t* r, int status) {
+  metrics::count(metrics::Gate::unavailable);
   ngx_http_finalize_request(r, respond_unavailable(r, status));
   return NGX_DONE;
 }
 
 ngx_int_t refuse(ngx_http_request_t* r, const LocationConf& lcf, GateVerdict verdict) {
+  metrics::count(verdict == GateVerdict::sign_in ? metrics::Gate::sign_in
+                                                 : metrics::Gate::forbidden);
   const Settings& settings = *lcf.settings;
   const bool browser = accepts_html(r);
   if (verdict == GateVerdict::sign_in && browser) {
@@ -112,6 +116,7 @@ bool pass_identity(ngx_http_request_t* r, const SessionOwner& owner) {
 ngx_int_t admit(ngx_http_request_t* r, GateState* state, const SessionOwner& owner) {
   if (state == nullptr && (state = new_state(r)) == nullptr) return NGX_ERROR;
   state->admitted = owner;
+  metrics::count(metrics::Gate::allowed);
   return pass_identity(r, owner) ? NGX_OK : NGX_ERROR;
 }
 

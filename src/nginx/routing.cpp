@@ -13,6 +13,7 @@
 #include "core/flows/request_link.h"
 #include "core/input/body.h"
 #include "core/input/redirect.h"
+#include "core/metrics/metrics.h"
 #include "core/render/response.h"
 #include "nginx/config.h"
 #include "nginx/limit_cache.h"
@@ -173,6 +174,7 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
   if (r->headers_in.cookies.nelts == 0) {
     const std::string client(view(r->connection->addr_text));
     if (const auto left = still_refused(refusal_key(*lcf.settings, client))) {
+      metrics::count(metrics::LinkRequest::client_limited);
       ngx_log_error(NGX_LOG_WARN, request_log(r), 0,
                     "magic_link: generate refused: per-client limit reached");
       const Response refused = json_too_many(left->count());
@@ -186,6 +188,7 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
   auto input = read_link_request(*lcf.settings, format, body, client_of(r),
                                  as_page ? RequestSource::page : RequestSource::api);
   if (auto* refused = std::get_if<Outcome>(&input)) {
+    metrics::count(metrics::LinkRequest::invalid);
     log_lines(request_log(r), refused->log);
     const Response& answer = refused->response;
     ngx_http_finalize_request(

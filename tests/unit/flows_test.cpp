@@ -79,6 +79,7 @@ struct FakeStore : LinkStore {
     failures.emplace_back(id, retry);
   }
   void delete_old_rows(int) override {}
+  std::int64_t outbox_depth() override { return static_cast<std::int64_t>(queue.size()); }
   // Like the database: a user with 2FA is claimed only with their secret's hash.
   std::optional<ClaimedLink> claim_link(const LinkClaim& claim) override {
     ++claims;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/metrics/metrics.h"
 #include "core/ports/backend_error.h"
 
 namespace magic_link {
@@ -26,16 +27,22 @@ class ClientPool {
   // A borrowed client, given back when the lease ends.
   class Lease {
    public:
-    Lease(ClientPool& pool, std::unique_ptr<Client> client)
-        : pool_(pool), client_(std::move(client)) {}
+    Lease(ClientPool& pool, std::unique_ptr<Client> client, Clock::time_point since)
+        : pool_(pool), client_(std::move(client)), since_(since) {}
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
-    ~Lease() { pool_.give_back(std::move(client_)); }
+    // A lease lasts one call (with its connect, if any): its length is the call's, for the
+    // status page's histogram.
+    ~Lease() {
+      metrics::count_backend_call(pool_.backend_, Clock::now() - since_);
+      pool_.give_back(std::move(client_));
+    }
     Client* operator->() { return client_.get(); }
 
    private:
     ClientPool& pool_;
     std::unique_ptr<Client> client_;
+    Clock::time_point since_;
   };
 
   // An idle client, else a new one while fewer than `max` exist; else waits up to `wait` for
@@ -49,13 +56,15 @@ class ClientPool {
     if (!idle_.empty()) {
       std::unique_ptr<Client> client = std::move(idle_.back().client);
       idle_.pop_back();
-      return Lease(*this, std::move(client));
+      return Lease(*this, std::move(client), Clock::now());
     }
     ++open_;
     lock.unlock();
+    const auto since = Clock::now();
     try {
-      return Lease(*this, make_());
+      return Lease(*this, make_(), since);
     } catch (...) {
+      metrics::count_backend_call(backend_, Clock::now() - since);
       forget();
       throw;
     }

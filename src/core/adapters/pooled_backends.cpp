@@ -58,6 +58,7 @@ class PooledLinkStore final : public LinkStore {
                    std::optional<Milliseconds> retry_in) override {
     pool_.borrow()->mail_failed(link_id, error, retry_in);
   }
+  std::int64_t outbox_depth() override { return pool_.borrow()->outbox_depth(); }
   void delete_old_rows(int retention_days) override {
     pool_.borrow()->delete_old_rows(retention_days);
   }

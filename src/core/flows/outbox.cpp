@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "core/metrics/metrics.h"
 #include "core/ports/backend_error.h"
 #include "core/render/mail.h"
 
@@ -61,6 +62,7 @@ DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer,
     process_link_requests(backends, report);
     deliver_due_mail(shared, sealer, backends, report, memory);
     if (cleanup_due) backends.store.delete_old_rows(shared.audit_retention_days);
+    metrics::set_outbox_depth(backends.store.outbox_depth());
   } catch (const BackendError& error) {
     report.failure = error.failure();
   }
@@ -73,6 +75,7 @@ void process_link_requests(Backends backends, DeliveryReport& report) {
         outcome == RequestOutcome::issued ? LogLine::Level::info : LogLine::Level::warn;
     report.log.push_back({level, std::string("magic_link: link request: ") + describe(outcome)});
     ++report.requests;
+    metrics::count(outcome);
   }
 }
 
@@ -103,6 +106,7 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
       backends.store.mail_failed(queued.link_id, "Link expired or used before delivery",
                                  std::nullopt);
       ++report.dropped;
+      metrics::count(metrics::Mail::failed);
       continue;
     }
     const auto mail = deserialize(sealer.open(queued.sealed_mail).value_or(""));
@@ -127,6 +131,7 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
     }
     if (!smtp_down) {
       ++report.sent;
+      metrics::count(metrics::Mail::sent);
       try {
         backends.store.mail_sent(queued.link_id);
       } catch (const BackendError&) {
@@ -141,6 +146,7 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
                                                     " not sent (" + *smtp_down + "), retry in " +
                                                     std::to_string(delay.count()) + "ms"});
     ++report.retrying;
+    metrics::count(metrics::Mail::retried);
   }
 }
 

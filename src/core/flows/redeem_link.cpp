@@ -9,6 +9,7 @@
 #include "core/crypto/binding.h"
 #include "core/crypto/token.h"
 #include "core/input/email.h"
+#include "core/metrics/metrics.h"
 #include "core/ports/backend_error.h"
 #include "core/crypto/totp.h"
 #include "core/render/pages.h"
@@ -31,6 +32,37 @@ std::vector<std::string> device_hashes(const Settings& settings, const Client& c
   if (!client.binding) return {};
   return under_each_secret(
       settings, [&](std::string_view secret) { return binding_hash(secret, client.binding->id); });
+}
+
+// Counted once, where a redemption becomes an answer.
+void count(Redemption::Status status) {
+  using Metric = metrics::Redemption;
+  switch (status) {
+    case Redemption::Status::redeemed:
+      return metrics::count(Metric::redeemed);
+    case Redemption::Status::invalid:
+      return metrics::count(Metric::invalid);
+    case Redemption::Status::limited:
+      return metrics::count(Metric::limited);
+    case Redemption::Status::unavailable:
+      return metrics::count(Metric::unavailable);
+    case Redemption::Status::otp_required:
+      return metrics::count(Metric::otp_required);
+    case Redemption::Status::otp_invalid:
+      return metrics::count(Metric::otp_invalid);
+    case Redemption::Status::tfa_setup_required:
+      return metrics::count(Metric::tfa_setup_required);
+    case Redemption::Status::user_suspended:
+      return metrics::count(Metric::user_suspended);
+    case Redemption::Status::licence_locked:
+      return metrics::count(Metric::licence_locked);
+    case Redemption::Status::other_device:
+      return metrics::count(Metric::other_device);
+    case Redemption::Status::approved:
+      return metrics::count(Metric::approved);
+    case Redemption::Status::waiting:
+      return metrics::count(Metric::waiting);
+  }
 }
 
 Redemption refused(Redemption::Status status, std::string why) {
@@ -71,9 +103,14 @@ Redemption directus_refusal(const DirectusRefused& error, SessionMode mode,
   if (error.code() == "USER_SUSPENDED") return refused(Redemption::Status::user_suspended, why);
   Redemption failed = count_failure(why);
   if (mode == SessionMode::session) {
+    // A Directus before 10.10 has no session mode: it looks for a refresh token, finds none
+    // and answers INVALID_PAYLOAD; a wrong secret is answered INVALID_TOKEN (10.10 to 12).
     failed.log.back() = {LogLine::Level::error,
                          "magic_link: verify: " + why +
-                             "; check that magic_link_directus_secret is Directus' SECRET"};
+                             (error.code() == "INVALID_PAYLOAD"
+                                  ? "; session mode needs Directus 10.10 or later (this Directus "
+                                    "has none): use magic_link_session_mode cookie"
+                                  : "; check that magic_link_directus_secret is Directus' SECRET")};
   }
   return failed;
 }
@@ -247,6 +284,7 @@ SessionMode browser_session_mode(const Settings& settings) {
 }
 
 Outcome api_answer(const Settings& settings, Redemption redemption) {
+  count(redemption.status);
   Outcome outcome{{}, std::move(redemption.log)};
   switch (redemption.status) {
     case Redemption::Status::redeemed: {
@@ -311,6 +349,7 @@ Outcome api_answer(const Settings& settings, Redemption redemption) {
 
 Outcome page_answer(const Settings& settings, const Templates& templates, Redemption redemption,
                     const std::string& token, const std::string& action) {
+  count(redemption.status);
   Outcome outcome{{}, std::move(redemption.log)};
   if (redemption.status == Redemption::Status::unavailable) {
     outcome.failure = redemption.failure;
@@ -325,6 +364,7 @@ Outcome waiting_answer(const Settings& settings, const Templates& templates, Red
   if (redemption.status != Redemption::Status::waiting) {
     return page_answer(settings, templates, std::move(redemption), "", action);
   }
+  count(redemption.status);
   return {waiting_page(settings, templates, poll_path), std::move(redemption.log)};
 }
 

@@ -8,6 +8,7 @@
 #include "core/crypto/token.h"
 #include "core/input/email.h"
 #include "core/input/redirect.h"
+#include "core/metrics/metrics.h"
 #include "core/render/mail.h"
 #include "core/render/pages.h"
 
@@ -136,6 +137,7 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
       limit_key(settings, owner ? "owner" : "email", request.email),
       settings.max_requests_per_email_per_hour);
   if (!verdict.client.allowed) {
+    metrics::count(metrics::LinkRequest::client_limited);
     Outcome refused{
         json_too_many(verdict.client.retry_after.count()),
         {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
@@ -183,6 +185,7 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
                                       (owner ? " (from the owner's browser)" : "")}},
           true};
 } catch (const BackendError& error) {
+  metrics::count(metrics::LinkRequest::unavailable);
   return unavailable(error.failure(), "generate");
 }
 

@@ -1,5 +1,7 @@
 #include "core/ports/backend_error.h"
 
+#include "core/metrics/metrics.h"
+
 namespace magic_link {
 
 const char* backend_name(Backend backend) {
@@ -14,6 +16,12 @@ const char* backend_name(Backend backend) {
       return "directus";
   }
   return "backend";
+}
+
+BackendError::BackendError(Backend backend, std::string step, const std::string& detail,
+                           bool timed_out, bool retryable)
+    : std::runtime_error(detail), failure_{backend, std::move(step), detail, timed_out, retryable} {
+  metrics::count_backend_failure(backend);
 }
 
 int BackendFailure::http_status() const {

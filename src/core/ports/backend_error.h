@@ -27,10 +27,9 @@ struct BackendFailure {
 
 class BackendError : public std::runtime_error {
  public:
+  // Counted as a failure of `backend` in the status page's metrics.
   BackendError(Backend backend, std::string step, const std::string& detail, bool timed_out = false,
-               bool retryable = true)
-      : std::runtime_error(detail),
-        failure_{backend, std::move(step), detail, timed_out, retryable} {}
+               bool retryable = true);
   const BackendFailure& failure() const { return failure_; }
   Backend backend() const { return failure_.backend; }
   bool timed_out() const { return failure_.timed_out; }

@@ -2,6 +2,7 @@
 // PostgreSQL as Directus, plus an outbox table.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -157,6 +158,9 @@ class LinkStore {
   // Records the error; retries after `retry_in`, or gives up when there is none.
   virtual void mail_failed(int link_id, const std::string& error,
                            std::optional<Milliseconds> retry_in) = 0;
+
+  // How many mails wait in the outbox, for the status page.
+  virtual std::int64_t outbox_depth() = 0;
 
   // Deletes expired unused links and rows older than the audit retention.
   virtual void delete_old_rows(int retention_days) = 0;

@@ -28,7 +28,7 @@ our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus l
                  in_background passed recovers_ok random_token unused_links wait_for_requests
                  create_policy attach_policy directus_admin_token set_password enable_tfa totp
                  fresh_totp directus_api tfa_user server_root page_ok json_ok browser_requests
-                 sign_in host_port nginx_pid);
+                 sign_in host_port nginx_pid reload_nginx);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -152,6 +152,20 @@ sub start_nginx {
     die "nginx failed to start:\n$output" if $?;
     wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$listen") }, $start_timeout)
         or die "nginx does not listen on $listen";
+}
+
+# Writes config(%opts) and reloads the running nginx with it (SIGHUP: new workers, the master
+# and its shared memory zones stay); returns once the old workers are gone.
+sub reload_nginx {
+    my (%opts) = @_;
+    my $root = host_root($opts{host});
+    my $pid = nginx_pid($opts{host}) or die "nginx is not running";
+    my @old = split ' ', `pgrep -P $pid`;
+    open my $out, '>', "$root/conf/nginx.conf" or die $!;
+    print $out config(%opts, root => $root, listen => host_port($opts{host}));
+    close $out;
+    kill 'HUP', $pid;
+    wait_until(sub { !grep { kill 0, $_ } @old }, $start_timeout) or die "the old workers stay";
 }
 
 END { stop_nginx(host => $_) for keys %host_ports; stop_nginx() unless $ENV{TEST_NGINX_NO_CLEAN} }

@@ -61,6 +61,8 @@ RETURNING o.link_id, o.sealed_mail, o.attempts,
           (NOT l.used AND l.expires_at > (now() AT TIME ZONE 'utc')) AS still_usable
 )sql";
 
+constexpr const char* kOutboxDepth = "SELECT count(*)::integer FROM extension_magic_link_outbox";
+
 // The lease's attempt is not counted: the mail was not tried.
 constexpr const char* kReleaseMail = R"sql(
 UPDATE extension_magic_link_outbox SET lease_until = NULL, attempts = attempts - 1
@@ -280,6 +282,10 @@ std::vector<QueuedMail> PgLinkStore::claim_due_mail(int limit, Milliseconds leas
                      result.boolean(row, 3)});
   }
   return mails;
+}
+
+std::int64_t PgLinkStore::outbox_depth() {
+  return ready().run("outbox_depth", kOutboxDepth, {}).integer(0, 0);
 }
 
 void PgLinkStore::release_mail(int link_id) {
