@@ -22,6 +22,8 @@
 #   ML_SMTP_KIND      aiosmtpd (each message a file in $ML_RUN_DIR/maildir/new) | maildev
 #   ML_MAILDEV_WEB_PORT 11080 (maildev only)
 #   ML_PG_DURABLE     set to 1 to keep fsync on (off by default: throwaway test database)
+#   DIRECTUS_VERSION  scripts/directus.sh's default (12.3.1), which installs it; a run dir keeps
+#                     the Directus version its database was bootstrapped with
 #
 # After start, $ML_RUN_DIR/env holds "export NAME=value" lines for the tests.
 set -euo pipefail
@@ -32,7 +34,8 @@ RUN=${ML_RUN_DIR:-/tmp/ngx-magic-link-test}
 
 # Environment first, then what this run dir saved, then the defaults.
 SETTINGS_VARS=(ML_REDIS_PORT ML_PG_PORT ML_PGBOUNCER_PORT ML_PGBOUNCER_MODE ML_SMTP_PORT
-               ML_DIRECTUS_PORT ML_PUBLIC_URL ML_SMTP_KIND ML_MAILDEV_WEB_PORT ML_PG_DURABLE)
+               ML_DIRECTUS_PORT ML_PUBLIC_URL ML_SMTP_KIND ML_MAILDEV_WEB_PORT ML_PG_DURABLE
+               DIRECTUS_VERSION)
 declare -A FROM_ENV=()
 for v in "${SETTINGS_VARS[@]}"; do [[ -n ${!v:-} ]] && FROM_ENV[$v]=${!v}; done
 # shellcheck source=/dev/null
@@ -48,6 +51,8 @@ PUBLIC_URL=${ML_PUBLIC_URL:-http://127.0.0.1:$DIRECTUS_PORT}
 SMTP_KIND=${ML_SMTP_KIND:-aiosmtpd}
 MAILDEV_WEB_PORT=${ML_MAILDEV_WEB_PORT:-11080}
 PG_DURABLE=${ML_PG_DURABLE:-0}
+DIRECTUS_VERSION=$(DIRECTUS_VERSION=${DIRECTUS_VERSION:-} "$SCRIPTS/directus.sh" version)
+export DIRECTUS_VERSION   # for scripts/directus.sh
 
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_DATA=$RUN/pg
@@ -269,8 +274,9 @@ smtp_start() {
             check_port_free smtp "$MAILDEV_WEB_PORT" ML_MAILDEV_WEB_PORT
             local dir node22
             dir=$(maildev_install)
-            # maildev 3's dependencies want Node 22: borrow the one installed with Directus.
-            node22=$("$SCRIPTS/directus.sh" install)/node_modules/.bin/node
+            # maildev 3's dependencies want Node 22: borrow the one installed with the default
+            # Directus (Directus 10 runs on Node 20).
+            node22=$(env -u DIRECTUS_VERSION "$SCRIPTS/directus.sh" install)/node_modules/.bin/node
             # --ip is only the SMTP side: the web side needs --web-ip (default 0.0.0.0).
             # cwd = run dir: maildev looks for config files in cwd and its parents.
             (cd "$RUN" && spawn "$RUN/smtp.pid" "$log" "$node22" "$dir/node_modules/.bin/maildev" \
@@ -354,11 +360,14 @@ directus_start() {
     mkdir -p "$RUN/directus/extensions" "$RUN/directus/uploads"
     directus_env "$dir"
 
-    # Bootstrap (create tables and the admin user) once per database.
+    # Bootstrap (create tables and the admin user) once per database. Its schema is that
+    # version's: another Directus would migrate it up (or fail on a newer one), so a run dir
+    # stays with the version that bootstrapped it.
     if [[ -z $(psql_admin -d directus -tAc "select to_regclass('public.directus_users')") ]]; then
-        say "directus: bootstrap (first start on this database)"
+        say "directus: bootstrap $DIRECTUS_VERSION (first start on this database)"
         (cd "$RUN/directus" && "${DIRECTUS_ENV[@]}" node "$cli" bootstrap) >>"$log" 2>&1 \
             || fail directus "$log" "directus bootstrap failed"
+        echo "$DIRECTUS_VERSION" >"$RUN/directus.version"
     fi
 
     # cwd = run dir, so nothing Directus writes relative to it lands in the shared cache.
@@ -367,6 +376,10 @@ directus_start() {
     wait_until 90 "$RUN/directus.pid" directus "$log" directus_ready
 }
 directus_stop() { kill_pidfile directus "$RUN/directus.pid" "$DIRECTUS_PATTERN"; }
+directus_same_version() {  # before anything is started or saved
+    [[ ! -s $RUN/directus.version || $(<"$RUN/directus.version") == "$DIRECTUS_VERSION" ]] ||
+        die "directus: this run dir's database was bootstrapped by Directus $(<"$RUN/directus.version"), not $DIRECTUS_VERSION (use another ML_RUN_DIR)"
+}
 
 # ---------------------------------------------------------------------------- main
 
@@ -384,6 +397,8 @@ save_settings() {
             # shellcheck disable=SC2016  # the ${...} is for whoever sources the file
             printf 'ML_%s=${ML_%s:-%s}\n' "$v" "$v" "$(quote "${!v}")"
         done
+        # shellcheck disable=SC2016
+        printf 'DIRECTUS_VERSION=${DIRECTUS_VERSION:-%s}\n' "$(quote "$DIRECTUS_VERSION")"
     } >"$tmp"
     mv "$tmp" "$RUN/settings"
 }
@@ -411,6 +426,7 @@ write_env() {
         e TEST_NGINX_DIRECTUS_PUBLIC_URL "$PUBLIC_URL"
         e TEST_NGINX_DIRECTUS_ADMIN_EMAIL "$ADMIN_EMAIL"
         e TEST_NGINX_DIRECTUS_ADMIN_PASSWORD "$ADMIN_PASSWORD"
+        e TEST_NGINX_DIRECTUS_VERSION "$DIRECTUS_VERSION"   # for messages: suites detect features
         # Directus' SECRET, for the module's session mode and gate (magic_link_directus_secret).
         if [[ -s $RUN/directus.secret ]]; then
             e TEST_NGINX_DIRECTUS_SECRET "$(<"$RUN/directus.secret")"
@@ -452,6 +468,7 @@ case $cmd in
         exec 9>"$RUN/.lock"
         flock 9
         if [[ $cmd == start ]]; then
+            if [[ " ${wanted[*]} " == *" directus "* ]]; then directus_same_version; fi
             save_settings
             for n in $(in_order 0 "${wanted[@]}"); do
                 if "${n}_running"; then continue; fi
