@@ -169,14 +169,20 @@ subtest 'accounts with admin access get no link by default, however Directus gra
     reset_limits();
     clear_mail();
     # Directus' own admin (its role's policy), a user with an admin policy of their own, and a
-    # user whose role's parent has one.
+    # user whose role's parent has one; Directus 10, which has neither, flags the role itself.
     my $admin_policy = create_policy(name => 'Admin test policy', admin_access => 1);
-    my $direct = create_user(email => 'direct-admin@example.com', role => $role);
-    attach_policy($admin_policy, user => $direct);
     my $parent = create_role('Admin parent role');
     attach_policy($admin_policy, role => $parent);
-    create_user(email => 'nested-admin@example.com', role => create_role('Child of admin', parent => $parent));
-    my @admins = ('admin@example.com', 'direct-admin@example.com', 'nested-admin@example.com');
+    my @admins = ('admin@example.com');
+    if (has_policies()) {
+        my $direct = create_user(email => 'direct-admin@example.com', role => $role);
+        attach_policy($admin_policy, user => $direct);
+        create_user(email => 'nested-admin@example.com', role => create_role('Child of admin', parent => $parent));
+        push @admins, 'direct-admin@example.com', 'nested-admin@example.com';
+    } else {
+        create_user(email => 'role-admin@example.com', role => $parent);
+        push @admins, 'role-admin@example.com';
+    }
     for my $email (@admins) {
         is generate($email)->{content}, $ACCEPTED, "$email: the uniform answer";
         is audit_reason($email), 'Admin not allowed', "$email: audit row says 'Admin not allowed'";
@@ -191,10 +197,11 @@ subtest 'accounts with admin access get no link by default, however Directus gra
     is request('GET', "/magic-link-api/verify?token=$token")->{status}, 401,
         'and it is refused again at redemption once admins are off';
     # Admins take Directus seats: remove the extra ones.
-    sql_do('DELETE FROM directus_users WHERE email IN (?, ?)', @admins[1, 2]);
+    sql_do('DELETE FROM directus_users WHERE email = ?', $_) for @admins[1 .. $#admins];
 };
 
 subtest 'role rules apply to the role and its ancestors' => sub {
+    plan skip_all => "Directus $ENV{TEST_NGINX_DIRECTUS_VERSION} has no nested roles" unless has_nested_roles();
     my $parent = create_role('Parent role');
     my $child = create_role('Child role', parent => $parent);
     start_nginx(http => "magic_link_disallowed_roles $parent;");

@@ -68,6 +68,26 @@ subtest 'a wrong Directus secret: Directus refuses, the link is not spent' => su
         'the link is still usable';
 };
 
+subtest 'a Directus before 10.10 (no session mode): the link is not spent, the log says why' => sub {
+    # Directus 10.9 and older read only a refresh token on /auth/refresh: without one they answer
+    # 400 INVALID_PAYLOAD (their text below, less its quotes), whatever the mode.
+    my $old = '{"errors":[{"message":"Invalid payload. refresh_token is required in either '
+            . 'the JSON payload or Cookie.","extensions":{"code":"INVALID_PAYLOAD"}}]}';
+    start_nginx(http => 'magic_link_session_mode session;',
+                directus_url => "http://127.0.0.1:@{[ nginx_port() ]}/directus-10.9",
+                server => "location = /directus-10.9/auth/refresh { default_type application/json; "
+                        . "return 400 '$old'; }");
+    reset_limits();
+    my $since = -s server_root() . '/logs/error.log';
+    my $token = issue_link('grace@example.com');
+    my $post = post_form('/magic-link/verify', "token=$token", headers => { Origin => $origin });
+    isnt $post->{status}, 303, 'no sign-in';
+    is sql('SELECT used FROM extension_magic_link WHERE token = ?', token_hash($token))->[0]{used}, 0,
+        'the link is still usable';
+    like error_log_since($since), qr/session mode needs Directus 10\.10 or later/,
+        'the error log names the cause';
+};
+
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';
 is_deeply [log_leaks()], [], "no token in the error log";
 done_testing();

@@ -14,7 +14,8 @@ use Test::More;
 my $port = nginx_port();
 my $origin = "http://127.0.0.1:$port";
 my $echo_port = $port + 1;
-my $parent = create_role('Gate parent role');
+# Directus 11+ nests roles; Directus 10 has none, and there the role itself is the one allowed.
+my $parent = has_nested_roles() ? create_role('Gate parent role') : undef;
 my $role = create_role('Gate role', parent => $parent);
 my $other_role = create_role('Gate other role');
 my $user_id = create_user(email => 'gate@example.com', role => $role);
@@ -157,10 +158,11 @@ subtest 'a deleted session row and a suspended user are refused within the cache
 };
 
 subtest 'roles: the user\'s role or a parent opens the location, others get 403' => sub {
-    start_gate(private => "magic_link_require_roles $parent;");
+    start_gate(private => "magic_link_require_roles @{[ $parent // $role ]};");
     reset_limits();
     my $cookie = sign_in('gate@example.com');
-    is get('/private/page.html', $cookie)->{status}, 200, 'the parent role is allowed: 200';
+    is get('/private/page.html', $cookie)->{status}, 200,
+        $parent ? 'the parent role is allowed: 200' : 'the role is allowed: 200';
     start_gate(private => "magic_link_require_roles $other_role;");
     my $page = get('/private/page.html', $cookie, %$HTML);
     is $page->{status}, 403, 'another role only: 403';

@@ -28,7 +28,7 @@ our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus l
                  in_background passed recovers_ok random_token unused_links wait_for_requests
                  create_policy attach_policy directus_admin_token set_password enable_tfa totp
                  fresh_totp directus_api tfa_user server_root page_ok json_ok browser_requests
-                 sign_in host_port nginx_pid reload_nginx);
+                 sign_in host_port nginx_pid reload_nginx has_policies has_nested_roles);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -60,7 +60,8 @@ my $module_pg_port = $ENV{TEST_NGINX_MODULE_PG_PORT} || $ENV{TEST_NGINX_PG_PORT}
 # The module's settings for the test services; `main`, `http` and `server` add directives,
 # `log_level` sets the error log's (default debug), `workers` the worker processes (default 1),
 # `directus_secret` replaces Directus' SECRET, `secret` the module's (all of magic_link_secret's
-# arguments).
+# arguments), `smtp` the SMTP directives (default: the test sink's host and port),
+# `directus_url` the Directus the module calls.
 
 sub config {
     my (%opts) = @_;
@@ -81,11 +82,10 @@ http {
     magic_link_secret @{[ $opts{secret} // $SECRET ]};
     magic_link_postgres "host=127.0.0.1 port=$module_pg_port dbname=directus user=postgres";
     magic_link_redis redis://127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
-    magic_link_smtp_host 127.0.0.1;
-    magic_link_smtp_port $ENV{TEST_NGINX_SMTP_PORT};
+@{[ $opts{smtp} // "    magic_link_smtp_host 127.0.0.1;\n    magic_link_smtp_port $ENV{TEST_NGINX_SMTP_PORT};" ]}
     magic_link_email_from "Test Site <no-reply\@example.com>";
     magic_link_public_url http://127.0.0.1:$port;
-    magic_link_directus_url http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT};
+    magic_link_directus_url @{[ $opts{directus_url} // "http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT}" ]};
     magic_link_mail_retry_max_delay 1s;
     magic_link_directus_secret "@{[ $opts{directus_secret} // $ENV{TEST_NGINX_DIRECTUS_SECRET} ]}";
 @{[ $opts{http} // '' ]}
@@ -254,20 +254,42 @@ sub lock_table {
     return $locker;
 }
 
-# A role with no policy (under `parent`, if given): its users are API users, like the frontends magic links serve. (Roles
+# What the Directus under test has, read from its schema as the module does (sql/functions.sql):
+# Directus 11+ grants access by policies (directus_policies, attached through directus_access)
+# and nests roles (directus_roles.parent); Directus 10 keeps the access flags on the role.
+my %schema;
+sub has_policies {
+    $schema{policies} //= db()->selectrow_array(q{SELECT to_regclass('directus_policies') IS NOT NULL});
+    return $schema{policies};
+}
+sub has_nested_roles {
+    $schema{nested} //= db()->selectrow_array(q{SELECT count(*) FROM information_schema.columns
+        WHERE table_name = 'directus_roles' AND column_name = 'parent'});
+    return $schema{nested};
+}
+
+# A role with no policy (under `parent`, if given: Directus 11+): its users are API users, like the frontends magic links serve. (Roles
 # with app access would take Directus seats, and an unlicensed Directus 12 locks logins of
 # non-admins once its few core seats are taken.)
 sub create_role {
     my ($name, %opts) = @_;
+    if (!defined $opts{parent}) {
+        return db()->selectrow_array(
+            'INSERT INTO directus_roles (id, name) VALUES (gen_random_uuid(), ?) RETURNING id', undef, $name);
+    }
+    die "Directus $ENV{TEST_NGINX_DIRECTUS_VERSION} has no nested roles\n" unless has_nested_roles();
     return db()->selectrow_array(
         'INSERT INTO directus_roles (id, name, parent) VALUES (gen_random_uuid(), ?, ?) RETURNING id',
         undef, $name, $opts{parent});
 }
 
 # A Directus 11+ policy (no app or admin access unless told, so no seat is taken) with
-# `permissions` rows ({collection, action, permissions, fields}); returns its id.
+# `permissions` rows ({collection, action, permissions, fields}); returns its id. Directus 10
+# has no policies: there the policy is kept here and attach_policy gives its flags and
+# permissions to the role it is attached to, Directus 10's equivalent.
 sub create_policy {
     my (%policy) = @_;
+    return {%policy} unless has_policies();
     my ($id) = db()->selectrow_array(
         'INSERT INTO directus_policies (id, name, icon, app_access, admin_access, enforce_tfa)
          VALUES (gen_random_uuid(), ?, ?, ?, ?, ?) RETURNING id', undef, $policy{name}, 'badge',
@@ -279,9 +301,21 @@ sub create_policy {
     return $id;
 }
 
-# Attaches a policy to a role or a user, as Directus' directus_access does.
+# Attaches a policy to a role or a user, as Directus' directus_access does (Directus 10: to a
+# role only, as its flags and permissions).
 sub attach_policy {
     my ($policy, %to) = @_;
+    if (!has_policies()) {
+        die "Directus $ENV{TEST_NGINX_DIRECTUS_VERSION} has no policies of users\n" unless $to{role};
+        sql_do("UPDATE directus_roles SET $_ = true WHERE id = ?", $to{role})
+            for grep { $policy->{$_} } qw(app_access admin_access enforce_tfa);
+        for my $permission (@{ $policy->{permissions} // [] }) {
+            sql_do('INSERT INTO directus_permissions (collection, action, permissions, fields, role)
+                    VALUES (?, ?, ?, ?, ?)', @$permission{qw(collection action permissions fields)},
+                   $to{role});
+        }
+        return;
+    }
     sql_do('INSERT INTO directus_access (id, role, "user", policy) VALUES (gen_random_uuid(), ?, ?, ?)',
            $to{role}, $to{user}, $policy);
 }
