@@ -4,6 +4,9 @@
 #   make test       unit tests (cmocka), nginx suites (t/, real Redis, PostgreSQL, Directus), the
 #                   same suites with an ASan+UBSan build of the module, and a short fuzz run
 #   make test-valgrind   the nginx suites with nginx under valgrind memcheck (slow; by hand)
+#   make test-directus   the suites that talk to Directus against DIRECTUS_VERSION; make
+#                   test-directus-versions: against each of DIRECTUS_OTHER_VERSIONS (by hand)
+#   DIRECTUS_VERSION=x.y.z   the Directus every target starts (default 12.3.1, scripts/directus.sh)
 #   make demo       the whole flow running on 127.0.0.1 (see README)
 #   make deb        build/deb/libnginx-mod-http-magic-link_<version>_<arch>.deb (debian/), lintian
 #   make format     clang-format the C++ sources
@@ -29,7 +32,13 @@ CXXFLAGS ?= -O2 -g -Wall -Wextra -Werror
 NGX_CC_OPT ?= -O2 -g
 NGX_LD_OPT ?=
 
-.PHONY: all deps test-deps unit t test test-asan test-valgrind demo demo-stop deb format clean FORCE
+.PHONY: all deps test-deps unit t test test-asan test-valgrind test-directus test-directus-versions \
+        test-directus-of-the-day demo demo-stop deb format clean FORCE
+
+# The Directus the services run (scripts/directus.sh reads it; unset: its default, 12.3.1), and the
+# other versions the suites pass against (README: Supported Directus versions).
+export DIRECTUS_VERSION
+DIRECTUS_OTHER_VERSIONS := 10.13.4 11.17.4
 
 all: deps $(MODULE)
 
@@ -100,6 +109,21 @@ include fuzz/fuzz.mk
 fuzz-build: test-deps
 
 test: unit t test-asan fuzz-smoke
+
+# The suites that talk to Directus (its users, roles, access, sessions, 2FA, Data Studio), against
+# DIRECTUS_VERSION; nothing there is configured per version, the module and the suites detect it.
+DIRECTUS_SUITES := $(FLOW_SUITES) t/053-faults-directus.t
+test-directus: all test-deps
+	@echo "==> the Directus suites against Directus $$(scripts/directus.sh version)"
+	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) scripts/with-services.sh prove -I t/lib $(DIRECTUS_SUITES)
+
+test-directus-versions:
+	@for v in $(DIRECTUS_OTHER_VERSIONS); do $(MAKE) test-directus DIRECTUS_VERSION=$$v || exit 1; done
+
+# CI: one other version each run, 10.x on even days of the year and 11.x on odd ones (the day
+# with a 1 in front: never read as octal, and of the same parity).
+test-directus-of-the-day:
+	$(MAKE) test-directus DIRECTUS_VERSION=$(word $(shell echo $$((1$$(date +%j) % 2 + 1))),$(DIRECTUS_OTHER_VERSIONS))
 
 # The whole flow on 127.0.0.1 for a person to try: nginx :8080, MailDev :1080, Directus :8055.
 demo:
