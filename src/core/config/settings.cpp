@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <fstream>
 
 namespace magic_link {
 namespace {
@@ -138,6 +139,17 @@ Problem read_path(const Args& args, std::string& out) {
       text.find_first_of(" \\?#") != std::string::npos) {
     return std::string("expected a path starting with /");
   }
+  out = text;
+  return std::nullopt;
+}
+
+// An absolute path of a file nginx can read now, or nothing.
+Problem read_readable_file(const Args& args, std::string& out) {
+  const std::string& text = single(args);
+  if (!text.empty() && (text.front() != '/' || has_control_characters(text))) {
+    return std::string("expected an absolute file path");
+  }
+  if (!text.empty() && !std::ifstream(text)) return std::string("cannot be read");
   out = text;
   return std::nullopt;
 }
@@ -332,6 +344,14 @@ const std::vector<SettingSpec>& spec_table() {
        Scope::Http, false, false, FIELD_READER(read_text(a, s.smtp.user)), nullptr},
       {"magic_link_smtp_password", "EMAIL_SMTP_PASSWORD", "", "SMTP AUTH password.", Scope::Http,
        false, true, FIELD_READER(read_text(a, s.smtp.password)), nullptr},
+      {"magic_link_smtp_ignore_tls", "EMAIL_SMTP_IGNORE_TLS", "off",
+       "on: never STARTTLS (plain SMTP, e.g. a local relay). off: STARTTLS when offered, and "
+       "required whenever a user is set, so a password never travels in clear.",
+       Scope::Http, false, false, FIELD_READER(read_bool(a, s.smtp.ignore_tls)), nullptr},
+      {"magic_link_smtp_ca_file", "NODE_EXTRA_CA_CERTS", "",
+       "PEM file of CAs trusted for the SMTP server's certificate besides the system's (a "
+       "private CA). Certificates are always verified.",
+       Scope::Http, false, false, FIELD_READER(read_readable_file(a, s.smtp.ca_file)), nullptr},
       {"magic_link_redis_timeout", "", "500ms",
        "Connect and command timeout for Redis; past it requests fail fast with 503.", Scope::Http,
        false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.redis_timeout)), nullptr},

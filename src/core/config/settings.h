@@ -28,8 +28,10 @@ struct SmtpSettings {
   std::string host;
   int port = 587;
   bool implicit_tls = false;  // EMAIL_SMTP_SECURE: TLS from the first byte (port 465 style)
+  bool ignore_tls = false;    // EMAIL_SMTP_IGNORE_TLS: never STARTTLS
   std::string user;
   std::string password;
+  std::string ca_file;  // trusted besides the system's CAs (a private CA), PEM
 };
 
 // Where a redirect may point: exact scheme, host and port, and a path prefix.

@@ -104,7 +104,14 @@ void SmtpMailer::send(const MailMessage& mail) {
   curl_easy_setopt(curl_, CURLOPT_MAIL_RCPT, recipients.get());
   curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(curl_, CURLOPT_MIMEPOST, message.get());
-  curl_easy_setopt(curl_, CURLOPT_USE_SSL, smtp_.implicit_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY);
+  // STARTTLS when offered; demanded when a password would otherwise go in clear, unless TLS is
+  // switched off. Certificates are verified (libcurl's default): the system's CAs and ca_file.
+  curl_easy_setopt(curl_, CURLOPT_USE_SSL,
+                   smtp_.implicit_tls    ? CURLUSESSL_ALL
+                   : smtp_.ignore_tls    ? CURLUSESSL_NONE
+                   : !smtp_.user.empty() ? CURLUSESSL_ALL
+                                         : CURLUSESSL_TRY);
+  if (!smtp_.ca_file.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, smtp_.ca_file.c_str());
   if (!smtp_.user.empty()) {
     curl_easy_setopt(curl_, CURLOPT_USERNAME, smtp_.user.c_str());
     curl_easy_setopt(curl_, CURLOPT_PASSWORD, smtp_.password.c_str());

@@ -8,9 +8,9 @@ typedef void CURL;
 
 namespace magic_link {
 
-// libcurl's SMTP: implicit TLS (smtps://) or STARTTLS when offered, AUTH when a user is set,
-// a multipart/alternative text + HTML body built with curl_mime. One handle per pooled connection,
-// so the connection is reused between mails.
+// libcurl's SMTP: implicit TLS (smtps://) or STARTTLS (required with AUTH), AUTH when a user is
+// set, a multipart/alternative text + HTML body built with curl_mime. One handle per pooled
+// connection, so the connection is reused between mails.
 class SmtpMailer final : public Mailer {
  public:
   SmtpMailer(SmtpSettings smtp, Milliseconds timeout);
