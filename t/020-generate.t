@@ -340,6 +340,24 @@ subtest 'a full thread-pool queue answers 503 at once' => sub {
     ok wait_until(sub { generate('jane.doe@example.com')->{status} == 200 }, 5), 'service resumes';
 };
 
+# A fresh worker's first background run cleans up (then every 10 minutes).
+subtest 'old rows go: unused links an hour after they expired, every row after the retention' => sub {
+    my $row = q{INSERT INTO extension_magic_link (email, token, expires_at, ip_address, used, created_at)
+                VALUES (?, ?, (now() AT TIME ZONE 'utc') + ?::interval, '127.0.0.1', ?,
+                        (now() AT TIME ZONE 'utc') + ?::interval)};
+    sql_do($row, 'expired@cleanup.test', random_token(), '-2 hours', 'false', '-3 hours');
+    sql_do($row, 'fresh@cleanup.test', random_token(), '10 minutes', 'false', '-5 minutes');
+    sql_do($row, 'used@cleanup.test', random_token(), '-2 hours', 'true', '-3 hours');
+    sql_do($row, 'ancient@cleanup.test', random_token(), '-40 days', 'true', '-40 days');
+    start_nginx();
+    generate('wake-up@cleanup.test');
+    my $left = sub { [map { $_->{email} } @{ sql(q{SELECT email FROM extension_magic_link
+                                                 WHERE email LIKE '%@cleanup.test' ORDER BY email}) }] };
+    wait_until(sub { !grep { /expired|ancient/ } @{ $left->() } }, 10);
+    is_deeply $left->(), ['fresh@cleanup.test', 'used@cleanup.test', 'wake-up@cleanup.test'],
+              'the expired unused link and the 40-day-old row are gone; the rest stays';
+};
+
 unlike error_log_since(0), qr/exited on signal/, 'no worker crashed';
 is_deeply [log_leaks()], [], 'no token in the error log';
 done_testing();

@@ -97,10 +97,16 @@ UPDATE extension_magic_link
  WHERE id = $1::integer
 )sql";
 
+// Two deletes, each through an index (an OR of the two would read the whole table): expired
+// links never used, among the live ones (idx_magic_link_live), and rows past the retention
+// (idx_magic_link_created_at).
 constexpr const char* kDeleteOld = R"sql(
+WITH expired AS (
+  DELETE FROM extension_magic_link
+   WHERE token <> '' AND NOT used AND superseded_at IS NULL
+     AND expires_at < (now() AT TIME ZONE 'utc') - interval '1 hour')
 DELETE FROM extension_magic_link
- WHERE (token <> '' AND NOT used AND expires_at < (now() AT TIME ZONE 'utc') - interval '1 hour')
-    OR created_at < (now() AT TIME ZONE 'utc') - make_interval(days => $1::integer)
+ WHERE created_at < (now() AT TIME ZONE 'utc') - make_interval(days => $1::integer)
 )sql";
 
 constexpr const char* kClaim =
