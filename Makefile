@@ -25,7 +25,7 @@ MIGRATIONS    := $(sort $(wildcard sql/[0-9]*.sql))
 FUNCTIONS     := sql/functions.sql
 # The schema migrations as a C++ table; one path for every build (plain, ASan, fuzz, unit).
 GENERATED     := build/generated/migrations.inc
-LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt
+LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt -lz
 
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g -Wall -Wextra -Werror

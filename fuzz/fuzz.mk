@@ -26,7 +26,7 @@ FUZZ_CXXFLAGS      := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
                       -fno-sanitize-recover=all
 # Deferred: pg_config only runs when something is compiled.
 FUZZ_CPPFLAGS       = -Isrc -I$(dir $(GENERATED)) -I$(shell pg_config --includedir)
-FUZZ_LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt
+FUZZ_LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt -lz
 
 .PHONY: fuzz-build fuzz fuzz-smoke fuzz-crashes
 

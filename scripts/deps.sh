@@ -16,7 +16,7 @@ BUILD_PKGS=(
     g++ make clang-format
     nginx nginx-dev
     libhiredis-dev libpq-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
-    nlohmann-json3-dev libkainjow-mustache-dev liboath-dev libjwt-dev
+    nlohmann-json3-dev libkainjow-mustache-dev liboath-dev libjwt-dev zlib1g-dev
 )
 TEST_PKGS=(
     nginx redis-server postgresql pgbouncer python3-aiosmtpd curl iproute2 wrk

@@ -6,11 +6,13 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 
 #include "core/ports/backend_error.h"
 #include "core/flows/outbox.h"
 #include "core/render/pages.h"
 #include "core/crypto/binding.h"
+#include "core/crypto/encoding.h"
 #include "core/flows/redeem_link.h"
 #include "core/input/fingerprint.h"
 #include "core/flows/request_link.h"
@@ -190,6 +192,31 @@ void email_over_its_limit_is_recorded_as_such(void**) {
   world.limiter.link_verdict.email = {false, std::chrono::seconds(10)};
   world.request("jane@example.com");
   assert_true(world.store.requests.at(0).email_rate_limited);
+}
+
+// Mail queued by a version that sealed it without deflating (AES-256-GCM of the JSON) still
+// opens after an upgrade; what is sealed now is deflated, and smaller.
+void mail_sealed_before_deflating_still_opens(void**) {
+  const std::string secret = "0123456789abcdef0123456789abcdef";
+  const std::string json =
+      serialize({"jane@example.com", "a@b.co", "s", std::string(2000, 't'), "h"});
+  const std::string key = hmac_sha256(secret, "magic-link outbox key v1");
+  std::string raw(12 + json.size() + 16, '\0');  // nonce (zero here), ciphertext, tag
+  auto* out = reinterpret_cast<unsigned char*>(raw.data());
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  int length = 0;
+  EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr,
+                     reinterpret_cast<const unsigned char*>(key.data()), out);
+  EVP_EncryptUpdate(ctx, out + 12, &length, reinterpret_cast<const unsigned char*>(json.data()),
+                    static_cast<int>(json.size()));
+  EVP_EncryptFinal_ex(ctx, out + 12 + length, &length);
+  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, out + 12 + json.size());
+  EVP_CIPHER_CTX_free(ctx);
+  const Sealer sealer{secret};
+  assert_true(sealer.open(base64(raw)) == json);
+  const std::string sealed = sealer.seal(json);
+  assert_true(sealer.open(sealed) == json);
+  assert_true(sealed.size() < base64(raw).size() / 4);
 }
 
 void only_the_hash_is_stored_and_the_mail_is_sealed(void**) {
@@ -590,6 +617,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(every_address_gets_the_same_answer_and_one_stored_request),
       cmocka_unit_test(processing_logs_each_outcome),
       cmocka_unit_test(email_over_its_limit_is_recorded_as_such),
+      cmocka_unit_test(mail_sealed_before_deflating_still_opens),
       cmocka_unit_test(only_the_hash_is_stored_and_the_mail_is_sealed),
       cmocka_unit_test(a_failed_backend_is_a_value_naming_backend_and_step),
       cmocka_unit_test(a_link_made_before_a_rotation_still_redeems),

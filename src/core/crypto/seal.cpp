@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <zlib.h>
 
 #include <memory>
 #include <stdexcept>
@@ -19,6 +20,39 @@ using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_f
 
 const unsigned char* bytes(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
+}
+
+std::string deflated(std::string_view text) {
+  uLongf size = compressBound(text.size());
+  std::string out(size, '\0');
+  if (compress2(reinterpret_cast<Bytef*>(out.data()), &size,
+                reinterpret_cast<const Bytef*>(text.data()), text.size(), Z_BEST_SPEED) != Z_OK) {
+    throw std::runtime_error("deflate failed");
+  }
+  out.resize(size);
+  return out;
+}
+
+// Mail sealed before it was deflated is JSON (it starts with '{'); a deflated stream starts with
+// zlib's header byte 0x78.
+std::optional<std::string> inflated(std::string text) {
+  if (text.empty() || text.front() == '{') return text;
+  std::string out;
+  z_stream stream{};
+  if (inflateInit(&stream) != Z_OK) return std::nullopt;
+  stream.next_in = reinterpret_cast<Bytef*>(text.data());
+  stream.avail_in = static_cast<uInt>(text.size());
+  int status = Z_OK;
+  char chunk[16384];
+  while (status == Z_OK) {
+    stream.next_out = reinterpret_cast<Bytef*>(chunk);
+    stream.avail_out = sizeof chunk;
+    status = inflate(&stream, Z_NO_FLUSH);
+    out.append(chunk, sizeof chunk - stream.avail_out);
+  }
+  inflateEnd(&stream);
+  if (status != Z_STREAM_END) return std::nullopt;
+  return out;
 }
 
 // The plaintext when `raw` (nonce, ciphertext, tag) was sealed under `key`.
@@ -49,7 +83,8 @@ Sealer::Sealer(const std::vector<std::string_view>& secrets) {
   }
 }
 
-std::string Sealer::seal(std::string_view plaintext) const {
+std::string Sealer::seal(std::string_view text) const {
+  const std::string plaintext = deflated(text);
   std::string out(kNonceBytes + plaintext.size() + kTagBytes, '\0');
   auto* nonce = reinterpret_cast<unsigned char*>(out.data());
   if (RAND_bytes(nonce, kNonceBytes) != 1) throw std::runtime_error("RAND_bytes failed");
@@ -71,7 +106,7 @@ std::optional<std::string> Sealer::open(std::string_view sealed) const {
   const auto raw = unbase64(sealed);
   if (!raw || raw->size() < kNonceBytes + kTagBytes) return std::nullopt;
   for (const auto& key : keys_) {
-    if (auto plaintext = open_with(key, *raw)) return plaintext;
+    if (auto plaintext = open_with(key, *raw)) return inflated(std::move(*plaintext));
   }
   return std::nullopt;
 }

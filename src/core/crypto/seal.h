@@ -1,6 +1,8 @@
-// Queued mail holds the link, so it is stored sealed: AES-256-GCM under a key derived from the
-// module's secret. The raw token never sits in a database column in the clear. After a
-// rotation, mail sealed under an older secret still opens.
+// Queued mail holds the link, so it is stored sealed: deflated (zlib), then AES-256-GCM under a
+// key derived from the module's secret. The raw token never sits in a database column in the
+// clear. After a rotation, mail sealed under an older secret still opens. Deflating keeps a
+// rendered mail (a few KB of HTML) small enough that PostgreSQL stores it inline, without
+// trying to compress it or moving it out of line.
 #pragma once
 
 #include <optional>
