@@ -143,17 +143,6 @@ Problem read_path(const Args& args, std::string& out) {
   return std::nullopt;
 }
 
-// An absolute path of a file nginx can read now, or nothing.
-Problem read_readable_file(const Args& args, std::string& out) {
-  const std::string& text = single(args);
-  if (!text.empty() && (text.front() != '/' || has_control_characters(text))) {
-    return std::string("expected an absolute file path");
-  }
-  if (!text.empty() && !std::ifstream(text)) return std::string("cannot be read");
-  out = text;
-  return std::nullopt;
-}
-
 Problem read_roles(const Args& args, std::vector<std::string>& out) {
   out = list_items(args);
   for (const auto& role : out) {
@@ -254,6 +243,13 @@ Problem read_absolute_path(const Args& args, std::string& out) {
     return std::string("expected an absolute path");
   }
   out = text;
+  return std::nullopt;
+}
+
+// An absolute path of a file nginx can read now, or nothing.
+Problem read_readable_file(const Args& args, std::string& out) {
+  if (auto problem = read_absolute_path(args, out)) return problem;
+  if (!out.empty() && !std::ifstream(out)) return std::string("cannot be read");
   return std::nullopt;
 }
 

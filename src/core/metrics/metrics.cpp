@@ -7,14 +7,12 @@ namespace {
 
 std::atomic<Registry*> current{nullptr};
 
-template <typename Enum, size_t N>
-void add(std::array<Count, N>& counts, Enum which, std::uint64_t how_many = 1) {
-  counts[static_cast<size_t>(which)].fetch_add(how_many, std::memory_order_relaxed);
-}
-
-BackendCalls* backend_calls(Backend backend) {
-  Registry* registry = current.load(std::memory_order_relaxed);
-  return registry ? &registry->backends[static_cast<size_t>(backend)] : nullptr;
+// Adds to the counter of `which` in the family `counts` picks, when counting is installed.
+template <typename Enum, typename Family>
+void add(Family counts, Enum which, std::uint64_t how_many = 1) {
+  if (Registry* registry = current.load(std::memory_order_relaxed)) {
+    (registry->*counts)[static_cast<size_t>(which)].fetch_add(how_many, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace
@@ -28,9 +26,7 @@ const Registry* installed() {
 }
 
 void count(LinkRequest outcome) {
-  if (Registry* registry = current.load(std::memory_order_relaxed)) {
-    add(registry->link_requests, outcome);
-  }
+  add(&Registry::link_requests, outcome);
 }
 
 void count(RequestOutcome outcome) {
@@ -53,25 +49,26 @@ void count(RequestOutcome outcome) {
 }
 
 void count(Redemption outcome) {
-  if (Registry* registry = current.load(std::memory_order_relaxed)) {
-    add(registry->redemptions, outcome);
-  }
+  add(&Registry::redemptions, outcome);
 }
 
 void count(Gate decision) {
-  if (Registry* registry = current.load(std::memory_order_relaxed)) add(registry->gate, decision);
+  add(&Registry::gate, decision);
 }
 
 void count(Mail result, int how_many) {
-  if (Registry* registry = current.load(std::memory_order_relaxed); registry && how_many > 0) {
-    add(registry->mail, result, static_cast<std::uint64_t>(how_many));
-  }
+  if (how_many > 0) add(&Registry::mail, result, static_cast<std::uint64_t>(how_many));
 }
 
 void set_outbox_depth(std::int64_t depth) {
   if (Registry* registry = current.load(std::memory_order_relaxed)) {
     registry->outbox_depth.store(depth, std::memory_order_relaxed);
   }
+}
+
+BackendCalls* backend_calls(Backend backend) {
+  Registry* registry = current.load(std::memory_order_relaxed);
+  return registry ? &registry->backends[static_cast<size_t>(backend)] : nullptr;
 }
 
 void count_backend_call(Backend backend, std::chrono::steady_clock::duration took) {

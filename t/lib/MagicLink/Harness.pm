@@ -135,6 +135,15 @@ sub stop_nginx {
     unlink $pid_file;
 }
 
+# Writes config(%opts) as the host's nginx.conf.
+sub write_config {
+    my (%opts) = @_;
+    my $root = host_root($opts{host});
+    open my $out, '>', "$root/conf/nginx.conf" or die $!;
+    print $out config(%opts, root => $root, listen => host_port($opts{host}));
+    close $out;
+}
+
 # Starts nginx with config(%opts), replacing a running one; dies with the log when it fails.
 # The error log runs on across restarts, so a suite can check everything it caused.
 my %fresh;
@@ -145,9 +154,7 @@ sub start_nginx {
     stop_nginx(host => $opts{host});
     remove_tree($root) unless $fresh{$root}++;
     make_path("$root/conf", "$root/logs", "$root/tmp");
-    open my $out, '>', "$root/conf/nginx.conf" or die $!;
-    print $out config(%opts, root => $root, listen => $listen);
-    close $out;
+    write_config(%opts);
     my $output = `$nginx -p $root/ -c conf/nginx.conf -e logs/error.log 2>&1`;
     die "nginx failed to start:\n$output" if $?;
     wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$listen") }, $start_timeout)
@@ -158,12 +165,9 @@ sub start_nginx {
 # and its shared memory zones stay); returns once the old workers are gone.
 sub reload_nginx {
     my (%opts) = @_;
-    my $root = host_root($opts{host});
     my $pid = nginx_pid($opts{host}) or die "nginx is not running";
     my @old = split ' ', `pgrep -P $pid`;
-    open my $out, '>', "$root/conf/nginx.conf" or die $!;
-    print $out config(%opts, root => $root, listen => host_port($opts{host}));
-    close $out;
+    write_config(%opts);
     kill 'HUP', $pid;
     wait_until(sub { !grep { kill 0, $_ } @old }, $start_timeout) or die "the old workers stay";
 }

@@ -278,10 +278,11 @@ std::vector<RequestOutcome> PgLinkStore::process_link_requests(int limit) {
 
 std::vector<QueuedMail> PgLinkStore::claim_due_mail(int limit, Milliseconds lease,
                                                     const std::vector<int>& passed_over) {
-  std::string ids = "{";
-  for (const int id : passed_over) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
-  const PgResult result = ready().run(
-      "claim_mail", kClaimMail, {std::to_string(limit), std::to_string(lease.count()), ids + "}"});
+  std::vector<std::string> ids;
+  for (const int id : passed_over) ids.push_back(std::to_string(id));
+  const PgResult result =
+      ready().run("claim_mail", kClaimMail,
+                  {std::to_string(limit), std::to_string(lease.count()), text_array(ids)});
   std::vector<QueuedMail> mails;
   for (int row = 0; row < result.rows(); ++row) {
     mails.push_back({result.integer(row, 0), result.text(row, 1), result.integer(row, 2),
