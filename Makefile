@@ -25,7 +25,8 @@ MIGRATIONS    := $(sort $(wildcard sql/[0-9]*.sql))
 FUNCTIONS     := sql/functions.sql
 # The schema migrations as a C++ table; one path for every build (plain, ASan, fuzz, unit).
 GENERATED     := build/generated/migrations.inc
-LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt -lz
+LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt -lz $(shell pkg-config --libs gmime-3.0)
+GMIME_INCLUDES = $(shell pkg-config --cflags-only-I gmime-3.0)
 
 CXX      ?= g++
 CXXFLAGS ?= -O2 -g -Wall -Wextra -Werror
@@ -74,7 +75,7 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SOURCES) $(NGINX_SOURCES) $(HEADERS
 
 $(UNIT_TESTS): $(UNIT_SOURCES) $(CORE_SOURCES) $(HEADERS) $(GENERATED)
 	@mkdir -p $(BUILD)
-	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -I$(dir $(GENERATED)) -I$(shell pg_config --includedir) \
+	$(CXX) $(CXXFLAGS) -std=gnu++17 -Isrc -I$(dir $(GENERATED)) -I$(shell pg_config --includedir) $(GMIME_INCLUDES) \
 	  -DMAGIC_LINK_TEMPLATES=\"$(CURDIR)/templates\" -o $@ $(UNIT_SOURCES) $(CORE_SOURCES) -lcmocka $(LIBS)
 
 unit: deps $(UNIT_TESTS)

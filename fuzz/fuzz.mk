@@ -25,8 +25,9 @@ FUZZ_CORE_LIB      := $(FUZZ_OUT)/libcore.a
 FUZZ_CXXFLAGS      := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
                       -fno-sanitize-recover=all
 # Deferred: pg_config only runs when something is compiled.
-FUZZ_CPPFLAGS       = -Isrc -I$(dir $(GENERATED)) -I$(shell pg_config --includedir)
-FUZZ_LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt -lz
+FUZZ_CPPFLAGS       = -Isrc -I$(dir $(GENERATED)) -I$(shell pg_config --includedir) \
+                      $(shell pkg-config --cflags-only-I gmime-3.0)
+FUZZ_LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt -lz $(shell pkg-config --libs gmime-3.0)
 
 .PHONY: fuzz-build fuzz fuzz-smoke fuzz-crashes
 

@@ -17,6 +17,7 @@ BUILD_PKGS=(
     nginx nginx-dev
     libhiredis-dev libpq-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
     nlohmann-json3-dev libkainjow-mustache-dev liboath-dev libjwt-dev zlib1g-dev
+    libgmime-3.0-dev pkg-config
 )
 TEST_PKGS=(
     nginx redis-server postgresql pgbouncer python3-aiosmtpd curl iproute2 wrk
@@ -27,6 +28,7 @@ TEST_PKGS=(
     valgrind    # make test-valgrind
     chromium    # t/040-browser.t drives /usr/bin/chromium through playwright-core (npm, tests/browser)
     prometheus python3-prometheus-client  # t/077-metrics.t: promtool, and an OpenMetrics parser
+    msmtp       # t/079-mail-transports.t: a real sendmail (msmtp's) relaying to the test sink
 )
 PACKAGE_PKGS=(
     build-essential dpkg-dev debhelper fakeroot lintian

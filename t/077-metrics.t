@@ -80,7 +80,7 @@ subtest 'link requests, mail and redemptions are counted across workers' => sub 
 
 subtest 'backend calls, failures and latency' => sub {
     my $samples = now_samples();
-    for my $backend (qw(redis postgres smtp)) {
+    for my $backend (qw(redis postgres mail)) {
         my $calls = $samples->{qq(magic_link_backend_calls_total{backend="$backend"})};
         ok $calls > 0, "$backend: calls counted ($calls)";
         is $samples->{qq(magic_link_backend_call_duration_seconds_bucket{backend="$backend",le="+Inf"})},

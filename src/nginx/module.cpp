@@ -3,8 +3,9 @@
 
 #include <vector>
 
-#include "nginx/config.h"
+#include "core/adapters/mail/sendmail_mailer.h"
 #include "nginx/background.h"
+#include "nginx/config.h"
 
 namespace {
 
@@ -21,6 +22,12 @@ ngx_int_t init_module(ngx_cycle_t* cycle) noexcept {
 }
 
 ngx_int_t init_process(ngx_cycle_t* cycle) noexcept {
+  const auto* conf = static_cast<magic_link::ngx::MainConf*>(
+      ngx_http_cycle_get_module_main_conf(cycle, ngx_http_magic_link_module));
+  if (conf != nullptr && conf->used &&
+      conf->shared->mail_transport == magic_link::MailTransport::sendmail) {
+    magic_link::reap_children_ourselves();
+  }
   return magic_link::ngx::start_background(cycle);
 }
 

@@ -105,8 +105,8 @@ struct FakeStore : LinkStore {
 struct FakeMailer : Mailer {
   int sent = 0;
   bool down = false;
-  void send(const MailMessage&) override {
-    if (down) throw BackendError(Backend::smtp, "send", "connection refused");
+  void send(const MailMessage&, int) override {
+    if (down) throw BackendError(Backend::mail, "send", "connection refused");
     ++sent;
   }
 };

@@ -8,7 +8,9 @@
 #include "core/adapters/directus/directus_client.h"
 #include "core/adapters/postgres/pg_link_store.h"
 #include "core/adapters/redis/redis_rate_limiter.h"
-#include "core/adapters/smtp/smtp_mailer.h"
+#include "core/adapters/mail/mailgun_mailer.h"
+#include "core/adapters/mail/sendmail_mailer.h"
+#include "core/adapters/mail/smtp_mailer.h"
 
 namespace magic_link {
 namespace {
@@ -85,11 +87,11 @@ class PooledLinkStore final : public LinkStore {
 
 class PooledMailer final : public Mailer {
  public:
-  explicit PooledMailer(ClientPool<SmtpMailer>& pool) : pool_(pool) {}
-  void send(const MailMessage& mail) override { pool_.borrow()->send(mail); }
+  explicit PooledMailer(ClientPool<Mailer>& pool) : pool_(pool) {}
+  void send(const MailMessage& mail, int link_id) override { pool_.borrow()->send(mail, link_id); }
 
  private:
-  ClientPool<SmtpMailer>& pool_;
+  ClientPool<Mailer>& pool_;
 };
 
 class PooledSessionIssuer final : public SessionIssuer {
@@ -109,6 +111,18 @@ class PooledSessionIssuer final : public SessionIssuer {
   ClientPool<DirectusClient>& pool_;
 };
 
+std::unique_ptr<Mailer> make_mailer(const Settings& s) {
+  switch (s.mail_transport) {
+    case MailTransport::sendmail:
+      return std::make_unique<SendmailMailer>(s.sendmail_path, s.smtp_timeout);
+    case MailTransport::mailgun:
+      return std::make_unique<MailgunMailer>(s.mailgun, s.smtp_timeout);
+    case MailTransport::smtp:
+      break;
+  }
+  return std::make_unique<SmtpMailer>(s.smtp, s.smtp_timeout);
+}
+
 // A request finding every client busy waits up to the backend's own timeout.
 struct Pools {
   explicit Pools(const Settings& s)
@@ -123,9 +137,8 @@ struct Pools {
                                                    s.user_email_index);
             },
             s.backend_connections, s.postgres_timeout),
-        smtp(
-            Backend::smtp, [&s] { return std::make_unique<SmtpMailer>(s.smtp, s.smtp_timeout); },
-            s.backend_connections, s.smtp_timeout),
+        mail(
+            Backend::mail, [&s] { return make_mailer(s); }, s.backend_connections, s.smtp_timeout),
         directus(
             Backend::directus,
             [&s] {
@@ -135,12 +148,12 @@ struct Pools {
             s.backend_connections, s.directus_timeout),
         limiter(redis),
         store(postgres),
-        mailer(smtp),
+        mailer(mail),
         issuer(directus) {}
 
   ClientPool<RedisRateLimiter> redis;
   ClientPool<PgLinkStore> postgres;
-  ClientPool<SmtpMailer> smtp;
+  ClientPool<Mailer> mail;
   ClientPool<DirectusClient> directus;
   PooledRateLimiter limiter;
   PooledLinkStore store;
@@ -168,7 +181,7 @@ void close_idle_connections(const Settings& shared) {
   Pools& p = pools_for(shared);
   p.redis.close_idle(shared.backend_idle_timeout);
   p.postgres.close_idle(shared.backend_idle_timeout);
-  p.smtp.close_idle(shared.backend_idle_timeout);
+  p.mail.close_idle(shared.backend_idle_timeout);
   p.directus.close_idle(shared.backend_idle_timeout);
 }
 

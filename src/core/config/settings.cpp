@@ -5,6 +5,8 @@
 #include <charconv>
 #include <fstream>
 
+#include <unistd.h>
+
 namespace magic_link {
 namespace {
 
@@ -237,6 +239,34 @@ constexpr std::pair<const char*, DeviceBinding> kDeviceBindings[] = {
     {"prompt", DeviceBinding::prompt},
     {"strict", DeviceBinding::strict}};
 
+constexpr std::pair<const char*, MailTransport> kMailTransports[] = {
+    {"smtp", MailTransport::smtp},
+    {"sendmail", MailTransport::sendmail},
+    {"mailgun", MailTransport::mailgun}};
+
+// Nothing: decided by resolve_settings once the SMTP host is known.
+Problem read_transport(const Args& args, MailTransport& out) {
+  if (single(args).empty()) return std::nullopt;
+  if (read_choice(args, out, kMailTransports)) {
+    return "the mail transport \"" + single(args) +
+           "\" is not supported; use smtp, sendmail or mailgun";
+  }
+  return std::nullopt;
+}
+
+// A host[:port] reached over HTTPS, or a whole http(s) URL (a local relay, a test server).
+Problem read_api_host(const Args& args, std::string& out) {
+  const std::string& text = single(args);
+  const bool url = text.find("://") != std::string::npos;
+  Url parsed;
+  if (text.empty() || read_http_url(Args{url ? text : "https://" + text}, parsed) ||
+      (!url && text.find('/') != std::string::npos)) {
+    return std::string("expected a host such as api.mailgun.net, or an http(s):// URL");
+  }
+  out = parsed.origin() + (parsed.path == "/" ? "" : parsed.path);
+  return std::nullopt;
+}
+
 Problem read_absolute_path(const Args& args, std::string& out) {
   const std::string& text = single(args);
   if (!text.empty() && (text.front() != '/' || has_control_characters(text))) {
@@ -329,8 +359,29 @@ const std::vector<SettingSpec>& spec_table() {
       {"magic_link_directus_url", "DIRECTUS_INTERNAL_URL", "",
        "Directus as nginx reaches it, for /auth/refresh. Default: the public URL.", Scope::Http,
        false, false, FIELD_READER(read_http_url(a, s.directus_url)), nullptr},
-      {"magic_link_smtp_host", "EMAIL_SMTP_HOST", "smtp.example.com", "SMTP server host.",
-       Scope::Http, false, false, FIELD_READER(read_text(a, s.smtp.host)), nullptr},
+      {"magic_link_email_transport", "EMAIL_TRANSPORT", "",
+       "How mail leaves: smtp, sendmail or mailgun. Default: smtp when an SMTP host is set, "
+       "else sendmail (Directus' default).",
+       Scope::Http, false, false, FIELD_READER(read_transport(a, s.mail_transport)), nullptr},
+      {"magic_link_sendmail_path", "EMAIL_SENDMAIL_PATH", "/usr/sbin/sendmail",
+       "The sendmail program (sendmail transport); run as `sendmail -i -f FROM -- TO` with the "
+       "message on its standard input, within magic_link_smtp_timeout.",
+       Scope::Http, false, false, FIELD_READER(read_absolute_path(a, s.sendmail_path)), nullptr},
+      {"magic_link_mailgun_api_key", "EMAIL_MAILGUN_API_KEY", "", "Mailgun API key.", Scope::Http,
+       false, true, FIELD_READER(read_text(a, s.mailgun.api_key)), nullptr},
+      {"magic_link_mailgun_domain", "EMAIL_MAILGUN_DOMAIN", "", "Mailgun sending domain.",
+       Scope::Http, false, false, FIELD_READER(read_text(a, s.mailgun.domain)), nullptr},
+      {"magic_link_mailgun_host", "EMAIL_MAILGUN_HOST", "api.mailgun.net",
+       "Mailgun API host (api.eu.mailgun.net in the EU), reached over HTTPS; or an http(s):// "
+       "URL.",
+       Scope::Http, false, false, FIELD_READER(read_api_host(a, s.mailgun.base_url)), nullptr},
+      {"magic_link_mailgun_webhook_signing_key", "MAGIC_LINK_MAILGUN_WEBHOOK_SIGNING_KEY", "",
+       "Mailgun's HTTP webhook signing key: checks the signature of every delivery event posted "
+       "to a `magic_link mailgun_webhook` location.",
+       Scope::Http, false, true, FIELD_READER(read_text(a, s.mailgun.webhook_signing_key)),
+       nullptr},
+      {"magic_link_smtp_host", "EMAIL_SMTP_HOST", "", "SMTP server host.", Scope::Http, false,
+       false, FIELD_READER(read_text(a, s.smtp.host)), nullptr},
       {"magic_link_smtp_port", "EMAIL_SMTP_PORT", "587", "SMTP server port.", Scope::Http, false,
        false, FIELD_READER(read_int(a, 1, 65535, s.smtp.port)), nullptr},
       {"magic_link_smtp_secure", "EMAIL_SMTP_SECURE", "off",
@@ -359,17 +410,18 @@ const std::vector<SettingSpec>& spec_table() {
       {"magic_link_postgres_timeout", "", "3s", "Connect and statement timeout for PostgreSQL.",
        Scope::Http, false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.postgres_timeout)),
        nullptr},
-      {"magic_link_smtp_timeout", "", "15s", "Timeout of one SMTP delivery.", Scope::Http, false,
+      {"magic_link_smtp_timeout", "", "15s",
+       "Timeout of one mail delivery (SMTP, sendmail or the Mailgun API).", Scope::Http, false,
        false, FIELD_READER(read_duration(a, kMaxTimeout, s.smtp_timeout)), nullptr},
       {"magic_link_directus_timeout", "", "5s", "Timeout of one call to Directus.", Scope::Http,
        false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.directus_timeout)), nullptr},
       {"magic_link_mail_retry_max_delay", "", "60s",
-       "Longest wait between SMTP retries (the wait doubles from 1s); retries stop when the link "
+       "Longest wait between mail retries (the wait doubles from 1s); retries stop when the link "
        "expires.",
        Scope::Http, false, false,
        FIELD_READER(read_duration(a, kMaxTimeout, s.mail_retry_max_delay)), nullptr},
       {"magic_link_backend_connections", "", "4",
-       "Most connections each worker opens to each backend (PostgreSQL, Redis, SMTP, Directus); a "
+       "Most connections each worker opens to each backend (PostgreSQL, Redis, mail, Directus); a "
        "request finding all busy waits up to that backend's timeout, then gets 503.",
        Scope::Http, false, false, FIELD_READER(read_int(a, 1, 1024, s.backend_connections)),
        nullptr},
@@ -509,6 +561,35 @@ void derive_defaults(Settings& s, std::string_view default_templates_dir) {
   if (s.templates_dir.empty()) s.templates_dir = default_templates_dir;
 }
 
+// What a chosen transport cannot work without, told at `nginx -t` rather than at the first mail.
+Problem check_mail_transport(const Settings& s) {
+  switch (s.mail_transport) {
+    case MailTransport::smtp:
+      if (s.smtp.host.empty()) {
+        return std::string(
+            "mail goes through SMTP but no SMTP host is set: set \"magic_link_smtp_host\" or "
+            "EMAIL_SMTP_HOST (or choose another \"magic_link_email_transport\")");
+      }
+      break;
+    case MailTransport::sendmail:
+      if (access(s.sendmail_path.c_str(), X_OK) != 0) {
+        return "mail goes through sendmail but \"" + s.sendmail_path +
+               "\" is not an executable file: set \"magic_link_sendmail_path\", or "
+               "\"magic_link_email_transport\" and its settings";
+      }
+      break;
+    case MailTransport::mailgun:
+      if (s.mailgun.api_key.empty() || s.mailgun.domain.empty()) {
+        return std::string(
+            "mail goes through Mailgun but its API key or domain is not set: set "
+            "\"magic_link_mailgun_api_key\" and \"magic_link_mailgun_domain\" (or "
+            "EMAIL_MAILGUN_API_KEY and EMAIL_MAILGUN_DOMAIN)");
+      }
+      break;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::vector<std::string_view> accepted_secrets(const Settings& settings) {
@@ -571,6 +652,13 @@ SettingsOrError resolve_settings(const DirectiveValues& values, const Environmen
     return {std::nullopt,
             "\"magic_link_session_mode session\" needs Directus' SECRET: set "
             "\"magic_link_directus_secret\" or SECRET in the environment"};
+  }
+  const Args* transport = values.find("magic_link_email_transport");
+  if ((transport && !single(*transport).empty()) || env("EMAIL_TRANSPORT")) {
+    if (auto problem = check_mail_transport(settings)) return {std::nullopt, *problem};
+  } else if (settings.smtp.host.empty()) {
+    // Directus' default. Not checked: a host that only gates locations sends no mail.
+    settings.mail_transport = MailTransport::sendmail;
   }
   derive_defaults(settings, default_templates_dir);
   return {std::move(settings), {}};

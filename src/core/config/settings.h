@@ -34,6 +34,16 @@ struct SmtpSettings {
   std::string ca_file;  // trusted besides the system's CAs (a private CA), PEM
 };
 
+// How mail leaves (EMAIL_TRANSPORT, as Directus names them).
+enum class MailTransport { smtp, sendmail, mailgun };
+
+struct MailgunSettings {
+  std::string api_key;   // EMAIL_MAILGUN_API_KEY
+  std::string domain;    // EMAIL_MAILGUN_DOMAIN
+  std::string base_url;  // from EMAIL_MAILGUN_HOST: https://api.mailgun.net, or an http(s) URL
+  std::string webhook_signing_key;  // checks the delivery webhooks' signatures
+};
+
 // Where a redirect may point: exact scheme, host and port, and a path prefix.
 struct UrlPrefix {
   std::string origin;
@@ -63,11 +73,14 @@ struct Settings {
   std::vector<std::string> older_secrets;  // still accepted: what was made before a rotation
   std::string postgres_conninfo;
   RedisAddress redis;
+  MailTransport mail_transport = MailTransport::smtp;
   SmtpSettings smtp;
+  std::string sendmail_path;
+  MailgunSettings mailgun;
   Url directus_url;
   Milliseconds redis_timeout{0};
   Milliseconds postgres_timeout{0};
-  Milliseconds smtp_timeout{0};
+  Milliseconds smtp_timeout{0};  // one delivery, whatever the transport
   Milliseconds directus_timeout{0};
   Milliseconds mail_retry_max_delay{0};
   int audit_retention_days = 0;

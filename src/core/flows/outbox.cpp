@@ -123,9 +123,9 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
     }
     if (!smtp_down) {
       try {
-        backends.mailer.send(*mail);
+        backends.mailer.send(*mail, queued.link_id);
       } catch (const BackendError& error) {
-        if (error.backend() != Backend::smtp) throw;
+        if (error.backend() != Backend::mail) throw;
         smtp_down = error.what();
       }
     }

@@ -10,8 +10,8 @@ const char* backend_name(Backend backend) {
       return "redis";
     case Backend::postgres:
       return "postgres";
-    case Backend::smtp:
-      return "smtp";
+    case Backend::mail:
+      return "mail";
     case Backend::directus:
       return "directus";
   }

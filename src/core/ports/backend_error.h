@@ -7,7 +7,7 @@
 
 namespace magic_link {
 
-enum class Backend { redis, postgres, smtp, directus };
+enum class Backend { redis, postgres, mail, directus };  // mail: the configured transport
 
 const char* backend_name(Backend backend);
 

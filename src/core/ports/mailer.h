@@ -17,8 +17,10 @@ struct MailMessage {
 class Mailer {
  public:
   virtual ~Mailer() = default;
-  // Throws BackendError(Backend::smtp, ...) when the server refuses, fails or is slow.
-  virtual void send(const MailMessage& mail) = 0;
+  // `link_id` travels with the mail where the transport can carry it (Mailgun's user variables),
+  // so delivery events find their link. Throws BackendError(Backend::mail, ...) when the
+  // transport refuses, fails or is slow.
+  virtual void send(const MailMessage& mail, int link_id) = 0;
 };
 
 }  // namespace magic_link

@@ -1,12 +1,6 @@
 #include "core/render/mail.h"
 
-#include <algorithm>
-#include <ctime>
-#include <memory>
-
 #include <nlohmann/json.hpp>
-
-#include "core/crypto/encoding.h"
 
 namespace magic_link {
 
@@ -44,22 +38,6 @@ std::optional<MailMessage> deserialize(std::string_view text) {
     *field = found->get<std::string>();
   }
   return mail;
-}
-
-std::string envelope_address(std::string_view from) {
-  const auto open = from.rfind('<');
-  const auto close = from.rfind('>');
-  if (open != std::string_view::npos && close != std::string_view::npos && open < close) {
-    return std::string(from.substr(open + 1, close - open - 1));
-  }
-  return std::string(from);
-}
-
-std::string encode_header_word(std::string_view text) {
-  const bool plain =
-      std::all_of(text.begin(), text.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
-  if (plain) return std::string(text);
-  return "=?UTF-8?B?" + base64(text) + "?=";
 }
 
 }  // namespace magic_link

@@ -17,10 +17,4 @@ MailMessage compose_link_mail(const Settings& settings, const Templates& templat
 std::string serialize(const MailMessage& mail);
 std::optional<MailMessage> deserialize(std::string_view text);
 
-// The bare address of a From value such as "Site <no-reply@example.com>".
-std::string envelope_address(std::string_view from);
-
-// A header value as RFC 2047 wants it: as is when plain ASCII, else =?UTF-8?B?...?=.
-std::string encode_header_word(std::string_view text);
-
 }  // namespace magic_link

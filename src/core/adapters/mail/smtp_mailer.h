@@ -9,8 +9,8 @@ typedef void CURL;
 namespace magic_link {
 
 // libcurl's SMTP: implicit TLS (smtps://) or STARTTLS (required with AUTH), AUTH when a user is
-// set, a multipart/alternative text + HTML body built with curl_mime. One handle per pooled
-// connection, so the connection is reused between mails.
+// set; the message is render_mime's. One handle per pooled connection, so the connection is
+// reused between mails.
 class SmtpMailer final : public Mailer {
  public:
   SmtpMailer(SmtpSettings smtp, Milliseconds timeout);
@@ -18,7 +18,7 @@ class SmtpMailer final : public Mailer {
   SmtpMailer(const SmtpMailer&) = delete;
   SmtpMailer& operator=(const SmtpMailer&) = delete;
 
-  void send(const MailMessage& mail) override;
+  void send(const MailMessage& mail, int link_id) override;
 
  private:
   SmtpSettings smtp_;
