@@ -55,9 +55,12 @@ char* set_endpoint(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept {
     lcf->endpoint = Endpoint::verify;
   } else if (name == "ui") {
     lcf->endpoint = Endpoint::ui;
+  } else if (name == "mailgun_webhook") {
+    lcf->endpoint = Endpoint::mailgun_webhook;
   } else {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%*s\" in \"magic_link\": expected api, verify or ui",
+                       "invalid value \"%*s\" in \"magic_link\": expected api, verify, ui or "
+                       "mailgun_webhook",
                        name.size(), name.data());
     return static_cast<char*>(NGX_CONF_ERROR);
   }
@@ -67,7 +70,7 @@ char* set_endpoint(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept {
   auto* mcf =
       static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));
   mcf->used = true;
-  if (lcf->endpoint != Endpoint::verify) {
+  if (lcf->endpoint == Endpoint::api || lcf->endpoint == Endpoint::ui) {
     // Merging comes after parsing, so every location's settings see the whole list.
     if (clcf->regex != nullptr) {
       ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
@@ -190,6 +193,14 @@ char* merge_loc_conf(ngx_conf_t* cf, void* parent_conf, void* child_conf) noexce
 
   child->settings = resolve(cf, values_of(*child));
   if (child->settings == nullptr) return static_cast<char*>(NGX_CONF_ERROR);
+  if (child->endpoint == Endpoint::mailgun_webhook &&
+      child->settings->mailgun.webhook_signing_key.empty()) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "magic_link: \"magic_link mailgun_webhook\" needs Mailgun's webhook "
+                       "signing key: set \"magic_link_mailgun_webhook_signing_key\" or "
+                       "MAGIC_LINK_MAILGUN_WEBHOOK_SIGNING_KEY");
+    return static_cast<char*>(NGX_CONF_ERROR);
+  }
   if (child->endpoint == Endpoint::none && child->settings->require_session) {
     auto* mcf =
         static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));

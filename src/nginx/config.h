@@ -11,7 +11,7 @@
 
 namespace magic_link::ngx {
 
-enum class Endpoint : ngx_uint_t { none, api, verify, ui };
+enum class Endpoint : ngx_uint_t { none, api, verify, ui, mailgun_webhook };
 
 // Objects behind the pointers are pool-owned C++ objects (see pool_new).
 struct LocationConf {

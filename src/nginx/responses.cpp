@@ -23,6 +23,7 @@ bool add_header(ngx_http_request_t* r, std::string_view name, std::string_view v
 Audience audience_of(ngx_http_request_t* r) {
   switch (location_conf(r).endpoint) {
     case Endpoint::api:
+    case Endpoint::mailgun_webhook:
       return Audience::api;
     case Endpoint::none:
       return accepts_html(r) ? Audience::browser : Audience::api;

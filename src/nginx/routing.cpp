@@ -7,6 +7,7 @@
 
 #include "core/crypto/binding.h"
 #include "core/flows/account.h"
+#include "core/flows/delivery_webhook.h"
 #include "core/adapters/pooled_backends.h"
 #include "core/render/pages.h"
 #include "core/flows/redeem_link.h"
@@ -29,6 +30,13 @@ namespace {
 constexpr std::string_view kLiveness = "Magic Link Authentication Endpoint";
 // An email, a redirect URL or a token fit easily; anything larger is not a request of ours.
 constexpr off_t kMaxBody = 8 * 1024;
+// Mailgun's events carry the message's headers and envelope: a few KB. nginx keeps a body in
+// memory up to client_body_buffer_size (16k by default on 64-bit); beyond that it is refused.
+constexpr off_t kMaxEventBody = 64 * 1024;
+
+off_t max_body(ngx_http_request_t* r) {
+  return location_conf(r).endpoint == Endpoint::mailgun_webhook ? kMaxEventBody : kMaxBody;
+}
 constexpr size_t kMaxUserAgent = 512;
 
 ngx_int_t refuse_method(ngx_http_request_t* r, const char* allowed) {
@@ -76,7 +84,7 @@ std::optional<std::string> body_text(ngx_http_request_t* r) {
     const ngx_buf_t* buffer = link->buf;
     if (buffer->in_file && !ngx_buf_in_memory(buffer)) return std::nullopt;
     text.append(reinterpret_cast<const char*>(buffer->pos), buffer->last - buffer->pos);
-    if (static_cast<off_t>(text.size()) > kMaxBody) return std::nullopt;
+    if (static_cast<off_t>(text.size()) > max_body(r)) return std::nullopt;
   }
   return text;
 }
@@ -157,7 +165,7 @@ ngx_int_t read_body(ngx_http_request_t* r) {
                   "magic_link: request refused: unsupported content type");
     return send(r, json_failure(415, "Send application/json or application/x-www-form-urlencoded"));
   }
-  if (r->headers_in.content_length_n > kMaxBody) return too_large(r);
+  if (r->headers_in.content_length_n > max_body(r)) return too_large(r);
   r->request_body_in_single_buf = 1;
   const ngx_int_t rc = ngx_http_read_client_request_body(r, after_body<Next>);
   return rc >= NGX_HTTP_SPECIAL_RESPONSE ? rc : NGX_DONE;
@@ -391,6 +399,31 @@ ngx_int_t serve_ui(ngx_http_request_t* r) {
                              "Sign in with your email below.", view(clcf->name)));
 }
 
+void mailgun_event(ngx_http_request_t* r, BodyFormat format, const std::string& body) {
+  const LocationConf& lcf = location_conf(r);
+  if (format != BodyFormat::json) {
+    ngx_log_error(NGX_LOG_INFO, request_log(r), 0,
+                  "magic_link: mailgun webhook refused: a form body (legacy webhooks)");
+    ngx_http_finalize_request(
+        r, send(r, json_failure(415, "Send the JSON events of Mailgun's current webhooks")));
+    return;
+  }
+  auto event = read_mailgun_event(*lcf.settings, body, std::time(nullptr));
+  if (auto* answered = std::get_if<Outcome>(&event)) {
+    ngx_http_finalize_request(r, respond(r, *answered));
+    return;
+  }
+  offload(r, [settings = lcf.settings, shared = main_conf(r).shared,
+              event = std::get<MailgunEvent>(std::move(event))] {
+    return record_mailgun_event(*settings, event, pooled_backends(*shared));
+  });
+}
+
+ngx_int_t serve_mailgun_webhook(ngx_http_request_t* r) {
+  if (!(r->method & NGX_HTTP_POST)) return refuse_method(r, "POST");
+  return read_body<mailgun_event>(r);
+}
+
 }  // namespace
 
 ngx_int_t content_handler(ngx_http_request_t* r) noexcept try {
@@ -401,6 +434,8 @@ ngx_int_t content_handler(ngx_http_request_t* r) noexcept try {
       return serve_verify_page(r);
     case Endpoint::ui:
       return serve_ui(r);
+    case Endpoint::mailgun_webhook:
+      return serve_mailgun_webhook(r);
     default:
       return send(r, json_failure(404, "Not found"));
   }

@@ -61,6 +61,7 @@ struct FakeStore : LinkStore {
   std::vector<LinkClaim> claims_made;
   int claims = 0, released = 0;
   std::vector<QueuedMail> queue;
+  std::vector<std::pair<int, DeliveryEvent>> delivery_events;
   std::vector<std::pair<int, std::optional<Milliseconds>>> failures;
   std::vector<int> sent;
 
@@ -81,6 +82,10 @@ struct FakeStore : LinkStore {
     failures.emplace_back(id, retry);
   }
   void delete_old_rows(int) override {}
+  bool record_delivery_event(int link_id, const DeliveryEvent& event) override {
+    delivery_events.emplace_back(link_id, event);
+    return true;
+  }
   std::int64_t outbox_depth() override { return static_cast<std::int64_t>(queue.size()); }
   // Like the database: a user with 2FA is claimed only with their secret's hash.
   std::optional<ClaimedLink> claim_link(const LinkClaim& claim) override {

@@ -60,6 +60,9 @@ class PooledLinkStore final : public LinkStore {
                    std::optional<Milliseconds> retry_in) override {
     pool_.borrow()->mail_failed(link_id, error, retry_in);
   }
+  bool record_delivery_event(int link_id, const DeliveryEvent& event) override {
+    return pool_.borrow()->record_delivery_event(link_id, event);
+  }
   std::int64_t outbox_depth() override { return pool_.borrow()->outbox_depth(); }
   void delete_old_rows(int retention_days) override {
     pool_.borrow()->delete_old_rows(retention_days);

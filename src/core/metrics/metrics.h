@@ -43,7 +43,8 @@ enum class Redemption {
   waiting,
 };
 enum class Gate { allowed, sign_in, forbidden, unavailable };
-enum class Mail { sent, failed, retried };
+// sent, given up, set to retry; then what the mail service reported (delivery webhooks).
+enum class Mail { sent, failed, retried, delivered, bounced, complained };
 
 inline constexpr std::array<std::string_view, 10> kLinkRequestNames = {
     "issued",   "unknown",       "inactive",       "role",    "admin",
@@ -55,7 +56,8 @@ inline constexpr std::array<std::string_view, 12> kRedemptionNames = {
     "other_device",       "approved",       "waiting"};
 inline constexpr std::array<std::string_view, 4> kGateNames = {"allowed", "sign_in", "forbidden",
                                                                "unavailable"};
-inline constexpr std::array<std::string_view, 3> kMailNames = {"sent", "failed", "retried"};
+inline constexpr std::array<std::string_view, 6> kMailNames = {
+    "sent", "failed", "retried", "delivered", "bounced", "complained"};
 inline constexpr size_t kBackends = 4;  // Backend's values, named by backend_name
 // Upper bounds of the latency histogram's buckets, in microseconds (+Inf follows).
 inline constexpr std::array<std::uint64_t, 14> kBucketBounds = {

@@ -51,6 +51,20 @@ constexpr const char* outcome_name(RequestOutcome outcome) {
   return "unknown";
 }
 
+// What the mail service reported of a sent mail (its delivery webhooks).
+struct DeliveryEvent {
+  enum class Kind { delivered, bounced, complained };
+  Kind kind = Kind::delivered;
+  double at = 0;       // when it happened, Unix seconds
+  std::string detail;  // a bounce's SMTP code and reason; else empty
+};
+
+// The word the audit row's delivery_status holds.
+inline const char* delivery_status_name(DeliveryEvent::Kind kind) {
+  constexpr const char* kNames[] = {"delivered", "bounced", "complained"};
+  return kNames[static_cast<int>(kind)];
+}
+
 // The user behind a Directus session, as the location gate needs them.
 struct SessionOwner {
   std::string user_id;
@@ -159,6 +173,9 @@ class LinkStore {
   virtual void mail_failed(int link_id, const std::string& error,
                            std::optional<Milliseconds> retry_in) = 0;
 
+  // Records the event on the link's audit row unless a later one is there; false when nothing
+  // changed (no such link any more, or a later event recorded).
+  virtual bool record_delivery_event(int link_id, const DeliveryEvent& event) = 0;
   // How many mails wait in the outbox, for the status page.
   virtual std::int64_t outbox_depth() = 0;
 

@@ -75,8 +75,10 @@ Response metrics_page(const metrics::Registry& registry, MetricsFormat format) {
                "outcome", metrics::kRedemptionNames, registry.redemptions);
   out.counters("magic_link_gate_decisions", "Requests the session gate let through or refused.",
                "decision", metrics::kGateNames, registry.gate);
-  out.counters("magic_link_mail", "Login mails sent, given up and set to retry.", "result",
-               metrics::kMailNames, registry.mail);
+  out.counters("magic_link_mail",
+               "Login mails sent, given up, set to retry; delivered, bounced and complained "
+               "about as the mail service reported (webhooks).",
+               "result", metrics::kMailNames, registry.mail);
 
   out.family("magic_link_outbox_depth", "gauge", "Mails waiting in the outbox (last look).");
   const auto depth = registry.outbox_depth.load(std::memory_order_relaxed);

@@ -1,5 +1,6 @@
 #include "core/adapters/postgres/pg_link_store.h"
 
+#include <cstdio>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -59,6 +60,17 @@ UPDATE extension_magic_link_outbox AS o
                       FOR UPDATE SKIP LOCKED)
 RETURNING o.link_id, o.sealed_mail, o.attempts,
           (NOT l.used AND l.expires_at > (now() AT TIME ZONE 'utc')) AS still_usable
+)sql";
+
+// Events may arrive out of order (Mailgun retries): the one that happened last stays.
+constexpr const char* kDeliveryEvent = R"sql(
+WITH event AS (SELECT to_timestamp($3::double precision) AT TIME ZONE 'utc' AS at)
+UPDATE extension_magic_link
+   SET delivery_status = $2, delivery_status_at = event.at,
+       delivery_detail = left(nullif($4, ''), 255)
+  FROM event
+ WHERE id = $1::integer AND (delivery_status_at IS NULL OR delivery_status_at <= event.at)
+RETURNING id
 )sql";
 
 constexpr const char* kOutboxDepth = "SELECT count(*)::integer FROM extension_magic_link_outbox";
@@ -289,6 +301,15 @@ std::vector<QueuedMail> PgLinkStore::claim_due_mail(int limit, Milliseconds leas
                      result.boolean(row, 3)});
   }
   return mails;
+}
+
+bool PgLinkStore::record_delivery_event(int link_id, const DeliveryEvent& event) {
+  char at[32];
+  std::snprintf(at, sizeof at, "%.6f", event.at);
+  return ready()
+             .run("delivery_event", kDeliveryEvent,
+                  {std::to_string(link_id), delivery_status_name(event.kind), at, event.detail})
+             .rows() == 1;
 }
 
 std::int64_t PgLinkStore::outbox_depth() {

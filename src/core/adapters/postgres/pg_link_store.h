@@ -20,6 +20,7 @@ class PgLinkStore final : public LinkStore {
   std::vector<QueuedMail> claim_due_mail(int limit, Milliseconds lease,
                                          const std::vector<int>& passed_over) override;
   void release_mail(int link_id) override;
+  bool record_delivery_event(int link_id, const DeliveryEvent& event) override;
   std::int64_t outbox_depth() override;
   void mail_sent(int link_id) override;
   void mail_failed(int link_id, const std::string& error,
