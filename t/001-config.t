@@ -59,7 +59,7 @@ magic_link_secret 0123456789abcdef0123456789abcdef;
 location /magic-link-api/ { magic_link bogus; }
 --- must_die
 --- error_log
-invalid value "bogus" in "magic_link": expected api, verify or ui
+invalid value "bogus" in "magic_link": expected api, verify, ui or mailgun_webhook
 
 
 
@@ -197,3 +197,67 @@ location /magic-link/verify { magic_link verify; magic_link_session_mode jwt; }
 --- must_die
 --- error_log
 invalid value "jwt" in "magic_link_session_mode": expected cookie or session
+
+
+
+=== TEST 15: a mail transport the module does not support fails the configuration, named
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_email_transport ses;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- must_die
+--- error_log
+invalid value "ses" in "magic_link_email_transport": the mail transport "ses" is not supported; use smtp, sendmail or mailgun
+
+
+
+=== TEST 16: the Mailgun transport without its API key fails the configuration
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_email_transport mailgun;
+magic_link_mailgun_domain mg.example.com;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- must_die
+--- error_log
+mail goes through Mailgun but its API key or domain is not set
+
+
+
+=== TEST 17: a chosen sendmail that is not an executable file fails the configuration
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_email_transport sendmail;
+magic_link_sendmail_path /nonexistent/sendmail;
+--- config
+location /magic-link-api/ { magic_link api; }
+--- must_die
+--- error_log
+mail goes through sendmail but "/nonexistent/sendmail" is not an executable file
+
+
+
+=== TEST 18: a Mailgun webhook location needs the webhook signing key
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+--- config
+location = /mail-events { magic_link mailgun_webhook; }
+--- must_die
+--- error_log
+"magic_link mailgun_webhook" needs Mailgun's webhook signing key
+
+
+
+=== TEST 19: a webhook answers only POST, in JSON
+--- http_config
+magic_link_secret 0123456789abcdef0123456789abcdef;
+magic_link_mailgun_webhook_signing_key a-signing-key;
+--- config
+location = /mail-events { magic_link mailgun_webhook; }
+--- request
+GET /mail-events
+--- error_code: 405
+--- response_headers
+Allow: POST
+Content-Type: application/json

@@ -4,7 +4,7 @@ use Test::Nginx::Socket 'no_plan';  # the count is printed at the end
 
 # nginx reads its environment while it parses the configuration, so each block's `--- env_vars`
 # (NAME=value lines) are set by a preprocessor, which runs before nginx starts for the block.
-my @names = qw(MAGIC_LINK_SECRET MAGIC_LINK_EXPIRATION_MINUTES REDIS);
+my @names = qw(MAGIC_LINK_SECRET MAGIC_LINK_EXPIRATION_MINUTES REDIS EMAIL_TRANSPORT);
 add_block_preprocessor(sub {
     my $block = shift;
     delete @ENV{@names};
@@ -65,3 +65,15 @@ location /magic-link-api/ { magic_link api; }
 --- request
 GET /magic-link-api/
 --- error_code: 200
+
+
+
+=== TEST 5: an EMAIL_TRANSPORT the module does not support names the variable and the directive
+--- env_vars
+MAGIC_LINK_SECRET=from-the-environment-0123456789abcdef
+EMAIL_TRANSPORT=ses
+--- config
+location /magic-link-api/ { magic_link api; }
+--- must_die
+--- error_log
+invalid value "ses" in EMAIL_TRANSPORT (the default of "magic_link_email_transport"): the mail transport "ses" is not supported; use smtp, sendmail or mailgun

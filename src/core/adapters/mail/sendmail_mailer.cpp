@@ -25,7 +25,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 [[noreturn]] void fail(const std::string& why, bool timed_out = false) {
-  throw BackendError(Backend::mail, "sendmail", why, timed_out);
+  throw BackendError(Backend::mail, "sendmail", "sendmail " + why, timed_out);
 }
 
 class Fd {
@@ -50,7 +50,7 @@ struct Pipe {
 
 Pipe make_pipe() {
   int ends[2];
-  if (pipe2(ends, O_CLOEXEC) != 0) fail(std::string("pipe: ") + std::strerror(errno));
+  if (pipe2(ends, O_CLOEXEC) != 0) fail(std::string("pipe failed: ") + std::strerror(errno));
   return {Fd(ends[0]), Fd(ends[1])};
 }
 
@@ -82,7 +82,7 @@ pid_t spawn(const std::vector<std::string>& args, const Pipe& input, const Pipe&
   const int error = posix_spawn(&pid, args[0].c_str(), &actions, &attributes, argv.data(), environ);
   posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
-  if (error != 0) fail("cannot run " + args[0] + ": " + std::strerror(error));
+  if (error != 0) fail("could not be run (" + args[0] + "): " + std::strerror(error));
   return pid;
 }
 
@@ -97,7 +97,7 @@ std::optional<int> run_to_exit(pid_t pid, std::string_view input, Pipe& to_child
     int status = 0;
     const pid_t done = waitpid(pid, &status, WNOHANG);
     if (done == pid) return status;
-    if (done < 0 && errno != EINTR) fail(std::string("waitpid: ") + std::strerror(errno));
+    if (done < 0 && errno != EINTR) fail(std::string("waitpid failed: ") + std::strerror(errno));
     const auto left = deadline - Clock::now();
     if (left <= Clock::duration::zero()) return std::nullopt;
     if (input.empty()) to_child.write.reset();  // end of the message
@@ -135,7 +135,7 @@ void SendmailMailer::send(const MailMessage& mail, int /*link_id: sendmail has n
   if (!status) {
     kill(-pid, SIGKILL);
     waitpid(pid, nullptr, 0);
-    fail("no exit within " + std::to_string(timeout_.count()) + "ms; killed", true);
+    fail("did not exit within " + std::to_string(timeout_.count()) + "ms; killed", true);
   }
   if (WIFSIGNALED(*status)) fail("killed by signal " + std::to_string(WTERMSIG(*status)));
   if (WEXITSTATUS(*status) != 0) {
