@@ -10,6 +10,7 @@
 
 #include "core/ports/backend_error.h"
 #include "core/flows/outbox.h"
+#include "core/flows/delivery_webhook.h"
 #include "core/render/pages.h"
 #include "core/crypto/binding.h"
 #include "core/crypto/encoding.h"
@@ -506,6 +507,61 @@ void mail_sealed_elsewhere_is_left_for_another_host(void**) {
   assert_int_equal(world.store.passed_over.at(0), 5);
 }
 
+// A Mailgun event signed with `key` at `timestamp`, for the module's mail of `link_id`.
+std::string mailgun_event(const std::string& key, std::time_t timestamp, nlohmann::json data) {
+  const std::string stamp = std::to_string(timestamp), token = "0123456789abcdef0123456789";
+  return nlohmann::json{{"signature",
+                         {{"timestamp", stamp},
+                          {"token", token},
+                          {"signature", magic_link::keyed_hash(key, stamp + token)}}},
+                        {"event-data", std::move(data)}}
+      .dump();
+}
+
+void mailgun_events_are_believed_only_signed_and_fresh(void**) {
+  World world;
+  world.settings.mailgun.webhook_signing_key = "signing-key";
+  const std::time_t now = 1800000000;
+  const nlohmann::json bounce = {{"event", "failed"},
+                                 {"severity", "permanent"},
+                                 {"timestamp", 1799999990.5},
+                                 {"delivery-status", {{"code", 550}, {"message", "gone"}}},
+                                 {"user-variables", {{"magic_link_id", "42"}}}};
+  auto read = [&](const std::string& body) {
+    return read_mailgun_event(world.settings, body, now);
+  };
+  auto status = [](const std::variant<Outcome, MailgunEvent>& read) {
+    return std::get<Outcome>(read).response.status;
+  };
+  const auto event = read(mailgun_event("signing-key", now - 60, bounce));
+  const auto& signed_event = std::get<MailgunEvent>(event);
+  assert_int_equal(signed_event.link_id, 42);
+  assert_true(signed_event.event.kind == DeliveryEvent::Kind::bounced);
+  assert_string_equal(signed_event.event.detail.c_str(), "550 gone");
+  assert_true(signed_event.event.at == 1799999990.5);
+
+  assert_int_equal(status(read(mailgun_event("another-key", now, bounce))), 401);
+  assert_int_equal(status(read(mailgun_event("signing-key", now - 16 * 60, bounce))), 401);
+  assert_int_equal(status(read(mailgun_event("signing-key", now + 16 * 60, bounce))), 401);
+  assert_int_equal(status(read("[1, 2]")), 400);
+  for (const auto& id : {nlohmann::json("0"), nlohmann::json("4x"), nlohmann::json(nullptr)}) {
+    nlohmann::json foreign = bounce;
+    foreign["user-variables"]["magic_link_id"] = id;
+    assert_int_equal(status(read(mailgun_event("signing-key", now, foreign))), 200);  // ignored
+  }
+  nlohmann::json numeric = bounce;
+  numeric["user-variables"]["magic_link_id"] = 7;
+  assert_int_equal(std::get<MailgunEvent>(read(mailgun_event("signing-key", now, numeric))).link_id,
+                   7);
+
+  // Recorded once; the same token again is a replay.
+  assert_int_equal(
+      record_mailgun_event(world.settings, signed_event, world.backends()).response.status, 200);
+  assert_int_equal(world.store.delivery_events.size(), 1);
+  assert_int_equal(
+      record_mailgun_event(world.settings, signed_event, world.backends()).response.status, 406);
+}
+
 void relayed_cookies_are_secure_behind_https(void**) {
   World world;  // public URL https://cms.example.com
   assert_string_equal(relay_cookie(world.settings, "a=1; Path=/; HttpOnly").c_str(),
@@ -637,6 +693,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(outbox_sends_and_backs_off_when_smtp_fails),
       cmocka_unit_test(a_sent_mail_is_recorded_later_not_sent_again),
       cmocka_unit_test(mail_sealed_elsewhere_is_left_for_another_host),
+      cmocka_unit_test(mailgun_events_are_believed_only_signed_and_fresh),
       cmocka_unit_test(relayed_cookies_are_secure_behind_https),
       cmocka_unit_test(a_binding_proves_its_owner_only_for_its_address_and_time),
       cmocka_unit_test(the_fingerprint_is_coarse),

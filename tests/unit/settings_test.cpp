@@ -238,6 +238,41 @@ void inherited_values_do_not_override_own(void**) {
 
 }  // namespace
 
+// EMAIL_TRANSPORT unset: SMTP when a host is set (as before), else Directus' sendmail.
+void the_mail_transport_follows_directus(void**) {
+  using magic_link::MailTransport;
+  assert_true(resolve(with_secret()).settings->mail_transport == MailTransport::sendmail);
+  DirectiveValues with_host = with_secret();
+  with_host.set("magic_link_smtp_host", {"mail.example.com"});
+  assert_true(resolve(with_host).settings->mail_transport == MailTransport::smtp);
+
+  FakeEnv mailgun{{{"EMAIL_TRANSPORT", "mailgun"},
+                   {"EMAIL_MAILGUN_API_KEY", "key-1"},
+                   {"EMAIL_MAILGUN_DOMAIN", "mg.example.com"},
+                   {"EMAIL_MAILGUN_HOST", "api.eu.mailgun.net"}}};
+  const auto resolved = resolve(with_secret(), mailgun);
+  assert_true(resolved.settings.has_value());
+  assert_true(resolved.settings->mail_transport == MailTransport::mailgun);
+  assert_string_equal(resolved.settings->mailgun.base_url.c_str(), "https://api.eu.mailgun.net");
+  assert_string_equal(resolved.settings->mailgun.domain.c_str(), "mg.example.com");
+
+  mailgun.vars["EMAIL_MAILGUN_HOST"] = "http://127.0.0.1:8025";
+  assert_string_equal(resolve(with_secret(), mailgun).settings->mailgun.base_url.c_str(),
+                      "http://127.0.0.1:8025");
+  mailgun.vars["EMAIL_MAILGUN_HOST"] = "api.mailgun.net/v3";
+  assert_false(resolve(with_secret(), mailgun).settings.has_value());
+  mailgun.vars.erase("EMAIL_MAILGUN_HOST");
+  mailgun.vars.erase("EMAIL_MAILGUN_API_KEY");
+  const auto keyless = resolve(with_secret(), mailgun);
+  assert_false(keyless.settings.has_value());
+  assert_non_null(strstr(keyless.error.c_str(), "API key or domain is not set"));
+
+  const auto ses = resolve(with_secret(), FakeEnv{{{"EMAIL_TRANSPORT", "ses"}}});
+  assert_false(ses.settings.has_value());
+  assert_non_null(strstr(ses.error.c_str(), "the mail transport \"ses\" is not supported"));
+  assert_non_null(strstr(ses.error.c_str(), "EMAIL_TRANSPORT"));
+}
+
 GroupResult run_settings_tests() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(extension_defaults_apply),
@@ -254,6 +289,7 @@ GroupResult run_settings_tests() {
       cmocka_unit_test(every_setting_has_a_distinct_directive),
       cmocka_unit_test(every_directive_is_documented),
       cmocka_unit_test(inherited_values_do_not_override_own),
+      cmocka_unit_test(the_mail_transport_follows_directus),
   };
   return run_group("settings", tests);
 }
