@@ -90,12 +90,11 @@ class Handler(BaseHTTPRequestHandler):
             chunks = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0], 16)
-                chunk = self.rfile.read(size + 2)[:size]  # drop the chunk's CRLF
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
+                        pass  # trailers, up to the closing blank line
                     return b"".join(chunks)
-                chunks.append(chunk)
+                chunks.append(self.rfile.read(size + 2)[:size])  # drop the chunk's CRLF
         return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
     def reply(self, status, payload, content_type="application/json"):
@@ -172,7 +171,9 @@ def on_sigterm(signum, frame):
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, on_sigterm)
     server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
-    server.daemon_threads = True  # a request stuck in /_slow must not delay exit
+    # A request stuck in /_slow (or a half-sent body) must not delay exit: server_close()
+    # would otherwise join every handler thread, daemon or not.
+    server.daemon_threads, server.block_on_close = True, False
     print("ready", flush=True)
     try:
         server.serve_forever()
