@@ -13,7 +13,7 @@ namespace magic_link {
 namespace {
 
 // Accepted requests are looked at in one transaction per batch (one commit for many); mail goes
-// out in smaller batches, each mail a round trip to the SMTP server.
+// out in smaller batches, each mail a round trip to the mail transport.
 constexpr int kRequestBatch = 200;
 constexpr int kMailBatch = 20;
 constexpr Milliseconds kMailLease{20000};
@@ -98,7 +98,7 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
   }
   const Milliseconds lease = mail_lease(shared);
   const auto leased_until = now + lease;
-  std::optional<std::string> smtp_down;  // after one failure the rest of the batch waits too
+  std::optional<std::string> mail_down;  // after one failure the rest of the batch waits too
   for (const QueuedMail& queued : backends.store.claim_due_mail(kMailBatch, lease, skip)) {
     // Left leased: taken again once the lease ends, by whichever worker or host looks first.
     if (std::chrono::steady_clock::now() + shared.smtp_timeout > leased_until) break;
@@ -121,15 +121,15 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
                "(during a rotation, list the new secret in magic_link_secret on every host)"});
       continue;
     }
-    if (!smtp_down) {
+    if (!mail_down) {
       try {
         backends.mailer.send(*mail, queued.link_id);
       } catch (const BackendError& error) {
         if (error.backend() != Backend::mail) throw;
-        smtp_down = error.what();
+        mail_down = error.what();
       }
     }
-    if (!smtp_down) {
+    if (!mail_down) {
       ++report.sent;
       metrics::count(metrics::Mail::sent);
       try {
@@ -141,9 +141,9 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
       continue;
     }
     const Milliseconds delay = retry_delay(queued.attempts, shared.mail_retry_max_delay);
-    backends.store.mail_failed(queued.link_id, *smtp_down, delay);
+    backends.store.mail_failed(queued.link_id, *mail_down, delay);
     report.log.push_back({LogLine::Level::warn, "magic_link: mail for " + id_text(queued.link_id) +
-                                                    " not sent (" + *smtp_down + "), retry in " +
+                                                    " not sent (" + *mail_down + "), retry in " +
                                                     std::to_string(delay.count()) + "ms"});
     ++report.retrying;
     metrics::count(metrics::Mail::retried);

@@ -1,5 +1,5 @@
-// Delivers queued login mail in the background, so an answer never waits on SMTP and a mail
-// accepted while SMTP is down goes out when it returns.
+// Delivers queued login mail in the background, so an answer never waits on the mail transport and
+// a mail accepted while it is down goes out when it returns.
 #pragma once
 
 #include <chrono>
@@ -25,9 +25,9 @@ struct DeliveryReport {
 
 // What each worker remembers of the outbox from one run to the next.
 struct OutboxMemory {
-  // Links whose mail SMTP accepted but whose `mail_sent` record failed (the database went
-  // away): recorded at the next run before anything else, while their lease still holds, so no
-  // one sends them again.
+  // Links whose mail the transport accepted but whose `mail_sent` record failed (the database
+  // went away): recorded at the next run before anything else, while their lease still holds,
+  // so no one sends them again.
   std::vector<int> unrecorded;
   // Mail sealed under a secret this host does not hold (another host's, during a rotation):
   // given back for the others and not leased here again for an hour, by when its link expired.
@@ -47,12 +47,13 @@ void process_link_requests(Backends backends, DeliveryReport& report);
 // twice) and sends each. A failure waits 1s, 2s, 4s ... up to `mail_retry_max_delay`; a link that
 // expired, was used or was superseded meanwhile is not mailed. Every result lands in the link's
 // email_sent / email_error. The lease is short (mail_lease), so the mail of a host that died
-// goes out from another within it; a batch stops sending while another SMTP timeout would still
-// fit in what is left of it. Mail this host cannot open is given back, never dropped.
+// goes out from another within it; a batch stops sending while another delivery timeout would
+// still fit in what is left of it. Mail this host cannot open is given back, never dropped.
 void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
                       DeliveryReport& report, OutboxMemory& memory);
 
-// How long a batch of mail is leased: 20 s, or the SMTP timeout and 5 s when that is longer.
+// How long a batch of mail is leased: 20 s, or the delivery timeout (magic_link_smtp_timeout) and 5
+// s when that is longer.
 Milliseconds mail_lease(const Settings& shared);
 
 }  // namespace magic_link
