@@ -34,7 +34,7 @@ sub write_script {
 
 # The sendmail nginx runs: records its arguments, then hands the message to msmtp's sendmail.
 my $sendmail = "$dir/sendmail";
-my $relay = qq{echo "\$@" > $dir/arguments\nexec /usr/bin/msmtp --host=127.0.0.1 --port=$smtp_port --auth=off --tls=off "\$@"};
+my $relay = qq{echo "\$@" >> $dir/arguments\nexec /usr/bin/msmtp --host=127.0.0.1 --port=$smtp_port --auth=off --tls=off "\$@"};
 
 sub latest_link_id {
     my ($address) = @_;
@@ -57,9 +57,10 @@ subtest 'sendmail: the message goes to the program, the link in it signs in' => 
     create_user(email => $address);
     my $token = issue_link($address);
     ok $token, 'the mail reached the SMTP server through sendmail';
-    my $arguments = do { local (@ARGV, $/) = "$dir/arguments"; <> };
-    is $arguments, "-i -f no-reply\@example.com -- $address\n",
-       'run as `sendmail -i -f FROM -- TO`';
+    # Earlier suites may have left mail queued, which this sendmail sends too: one line each.
+    my @runs = do { local @ARGV = "$dir/arguments"; <> };
+    is scalar(grep { $_ eq "-i -f no-reply\@example.com -- $address\n" } @runs), 1,
+       'run once, as `sendmail -i -f FROM -- TO`';
     my ($mail) = mails_to($address);
     like $mail, qr/^Subject: Your Magic Login Link\r?$/mi, 'with its subject';
     like $mail, qr{^Content-Type: multipart/alternative}mi, 'text and HTML alternatives';
