@@ -33,11 +33,11 @@ constexpr off_t kMaxBody = 8 * 1024;
 // Mailgun's events carry the message's headers and envelope: a few KB. nginx keeps a body in
 // memory up to client_body_buffer_size (16k by default on 64-bit); beyond that it is refused.
 constexpr off_t kMaxEventBody = 64 * 1024;
+constexpr size_t kMaxUserAgent = 512;
 
 off_t max_body(ngx_http_request_t* r) {
   return location_conf(r).endpoint == Endpoint::mailgun_webhook ? kMaxEventBody : kMaxBody;
 }
-constexpr size_t kMaxUserAgent = 512;
 
 ngx_int_t refuse_method(ngx_http_request_t* r, const char* allowed) {
   Response refused = json_failure(405, "Method not allowed");
@@ -401,14 +401,7 @@ ngx_int_t serve_ui(ngx_http_request_t* r) {
 
 void mailgun_event(ngx_http_request_t* r, BodyFormat format, const std::string& body) {
   const LocationConf& lcf = location_conf(r);
-  if (format != BodyFormat::json) {
-    ngx_log_error(NGX_LOG_INFO, request_log(r), 0,
-                  "magic_link: mailgun webhook refused: a form body (legacy webhooks)");
-    ngx_http_finalize_request(
-        r, send(r, json_failure(415, "Send the JSON events of Mailgun's current webhooks")));
-    return;
-  }
-  auto event = read_mailgun_event(*lcf.settings, body, std::time(nullptr));
+  auto event = read_mailgun_event(*lcf.settings, format, body, std::time(nullptr));
   if (auto* answered = std::get_if<Outcome>(&event)) {
     ngx_http_finalize_request(r, respond(r, *answered));
     return;

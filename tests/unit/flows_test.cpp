@@ -528,7 +528,7 @@ void mailgun_events_are_believed_only_signed_and_fresh(void**) {
                                  {"delivery-status", {{"code", 550}, {"message", "gone"}}},
                                  {"user-variables", {{"magic_link_id", "42"}}}};
   auto read = [&](const std::string& body) {
-    return read_mailgun_event(world.settings, body, now);
+    return read_mailgun_event(world.settings, BodyFormat::json, body, now);
   };
   auto status = [](const std::variant<Outcome, MailgunEvent>& read) {
     return std::get<Outcome>(read).response.status;

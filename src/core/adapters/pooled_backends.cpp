@@ -120,6 +120,7 @@ std::unique_ptr<Mailer> make_mailer(const Settings& s) {
       return std::make_unique<SendmailMailer>(s.sendmail_path, s.smtp_timeout);
     case MailTransport::mailgun:
       return std::make_unique<MailgunMailer>(s.mailgun, s.smtp_timeout);
+    case MailTransport::automatic:  // resolved with the settings
     case MailTransport::smtp:
       break;
   }

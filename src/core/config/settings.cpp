@@ -244,8 +244,9 @@ constexpr std::pair<const char*, MailTransport> kMailTransports[] = {
     {"sendmail", MailTransport::sendmail},
     {"mailgun", MailTransport::mailgun}};
 
-// Nothing: decided by resolve_settings once the SMTP host is known.
+// Nothing: automatic, decided once the SMTP host is known.
 Problem read_transport(const Args& args, MailTransport& out) {
+  out = MailTransport::automatic;
   if (single(args).empty()) return std::nullopt;
   if (read_choice(args, out, kMailTransports)) {
     return "the mail transport \"" + single(args) +
@@ -263,7 +264,7 @@ Problem read_api_host(const Args& args, std::string& out) {
       (!url && text.find('/') != std::string::npos)) {
     return std::string("expected a host such as api.mailgun.net, or an http(s):// URL");
   }
-  out = parsed.origin() + (parsed.path == "/" ? "" : parsed.path);
+  out = parsed.base();
   return std::nullopt;
 }
 
@@ -564,6 +565,8 @@ void derive_defaults(Settings& s, std::string_view default_templates_dir) {
 // What a chosen transport cannot work without, told at `nginx -t` rather than at the first mail.
 Problem check_mail_transport(const Settings& s) {
   switch (s.mail_transport) {
+    case MailTransport::automatic:
+      break;
     case MailTransport::smtp:
       if (s.smtp.host.empty()) {
         return std::string(
@@ -653,12 +656,12 @@ SettingsOrError resolve_settings(const DirectiveValues& values, const Environmen
             "\"magic_link_session_mode session\" needs Directus' SECRET: set "
             "\"magic_link_directus_secret\" or SECRET in the environment"};
   }
-  const Args* transport = values.find("magic_link_email_transport");
-  if ((transport && !single(*transport).empty()) || env("EMAIL_TRANSPORT")) {
-    if (auto problem = check_mail_transport(settings)) return {std::nullopt, *problem};
-  } else if (settings.smtp.host.empty()) {
-    // Directus' default. Not checked: a host that only gates locations sends no mail.
-    settings.mail_transport = MailTransport::sendmail;
+  if (settings.mail_transport == MailTransport::automatic) {
+    // Not checked: a host that only gates locations sends no mail. sendmail: Directus' default.
+    settings.mail_transport =
+        settings.smtp.host.empty() ? MailTransport::sendmail : MailTransport::smtp;
+  } else if (auto problem = check_mail_transport(settings)) {
+    return {std::nullopt, *problem};
   }
   derive_defaults(settings, default_templates_dir);
   return {std::move(settings), {}};

@@ -34,8 +34,9 @@ struct SmtpSettings {
   std::string ca_file;  // trusted besides the system's CAs (a private CA), PEM
 };
 
-// How mail leaves (EMAIL_TRANSPORT, as Directus names them).
-enum class MailTransport { smtp, sendmail, mailgun };
+// How mail leaves (EMAIL_TRANSPORT, as Directus names them). `automatic` (not chosen) lasts only
+// until resolve_settings: smtp when an SMTP host is set, else sendmail.
+enum class MailTransport { automatic, smtp, sendmail, mailgun };
 
 struct MailgunSettings {
   std::string api_key;   // EMAIL_MAILGUN_API_KEY
@@ -73,7 +74,7 @@ struct Settings {
   std::vector<std::string> older_secrets;  // still accepted: what was made before a rotation
   std::string postgres_conninfo;
   RedisAddress redis;
-  MailTransport mail_transport = MailTransport::smtp;
+  MailTransport mail_transport = MailTransport::automatic;
   SmtpSettings smtp;
   std::string sendmail_path;
   MailgunSettings mailgun;

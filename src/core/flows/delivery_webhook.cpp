@@ -77,8 +77,12 @@ constexpr metrics::Mail kMetricOf[] = {metrics::Mail::delivered, metrics::Mail::
 
 }  // namespace
 
-std::variant<Outcome, MailgunEvent> read_mailgun_event(const Settings& shared,
+std::variant<Outcome, MailgunEvent> read_mailgun_event(const Settings& shared, BodyFormat format,
                                                        std::string_view body, std::time_t now) {
+  if (format != BodyFormat::json) {
+    return answer(415, "Send the JSON events of Mailgun's current webhooks", LogLine::Level::info,
+                  "refused: a form body (legacy webhooks)");
+  }
   const Json json = Json::parse(body, nullptr, false);
   if (json.is_discarded() || !json.is_object()) {
     return answer(400, "Expected a Mailgun webhook event (JSON)", LogLine::Level::info,

@@ -9,6 +9,7 @@
 
 #include "core/config/settings.h"
 #include "core/flows/outcome.h"
+#include "core/input/body.h"
 #include "core/ports/backends.h"
 
 namespace magic_link {
@@ -23,9 +24,10 @@ struct MailgunEvent {
 // Checks the body on the event loop, without a backend: the signature as Mailgun documents it
 // (HMAC-SHA-256 of timestamp + token under the webhook signing key, hex), a timestamp within
 // 15 minutes of `now`, and the event's shape. Anything else is answered at once: 401 for a bad
-// or stale signature, 400 for a body that is not an event, 200 for an event that records
+// or stale signature, 415 for a form (Mailgun's legacy webhooks), 400 for a body that is not an
+// event, 200 for an event that records
 // nothing (opened, clicked, a temporary failure Mailgun retries, mail not from this module).
-std::variant<Outcome, MailgunEvent> read_mailgun_event(const Settings& shared,
+std::variant<Outcome, MailgunEvent> read_mailgun_event(const Settings& shared, BodyFormat format,
                                                        std::string_view body, std::time_t now);
 
 // Records the event (the latest by its own time wins), then refuses a replayed token with 406

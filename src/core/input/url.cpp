@@ -43,6 +43,10 @@ std::string Url::origin() const {
   return text;
 }
 
+std::string Url::base() const {
+  return origin() + (path == "/" ? "" : path);
+}
+
 std::optional<Url> parse_url(std::string_view text, bool allow_any_scheme) {
   if (text.empty() || has_ambiguous_characters(text)) return std::nullopt;
   std::unique_ptr<CURLU, CurlUrlDeleter> handle(curl_url());

@@ -20,6 +20,8 @@ struct Url {
 
   // "scheme://host[:port]" with the port left out when it is the scheme's default.
   std::string origin() const;
+  // The origin and the path, without a lone "/": a base for API paths.
+  std::string base() const;
 };
 
 // Parses an absolute URL. Schemes libcurl does not know (redis) are accepted only when

@@ -73,42 +73,36 @@ struct DirectusClient::Answer {
 };
 
 DirectusClient::DirectusClient(Url internal_url, std::string secret, Milliseconds timeout)
-    : base_url_(internal_url.origin() + (internal_url.path == "/" ? "" : internal_url.path)),
+    : base_url_(internal_url.base()),
       secret_(std::move(secret)),
       timeout_(timeout),
-      curl_(curl_easy_init()) {
-  if (curl_ == nullptr) throw std::bad_alloc();
-}
-
-DirectusClient::~DirectusClient() {
-  curl_easy_cleanup(curl_);
-}
+      curl_(new_curl_handle()) {}
 
 DirectusClient::Answer DirectusClient::call(const char* step, const std::string& url,
                                             const std::string* body, curl_slist* headers,
                                             const std::string* cookie) {
   Exchange exchange;
-  curl_easy_reset(curl_);
-  curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+  curl_easy_reset(curl_.get());
+  curl_easy_setopt(curl_.get(), CURLOPT_URL, url.c_str());
   if (body != nullptr) {
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body->c_str());
-    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+    curl_easy_setopt(curl_.get(), CURLOPT_POSTFIELDS, body->c_str());
+    curl_easy_setopt(curl_.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
   }
-  curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
-  if (cookie != nullptr) curl_easy_setopt(curl_, CURLOPT_COOKIE, cookie->c_str());
-  curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, collect_body);
-  curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &exchange);
-  curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, collect_header);
-  curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &exchange);
-  set_timeouts(curl_, timeout_);
-  const CURLcode result = curl_easy_perform(curl_);
+  curl_easy_setopt(curl_.get(), CURLOPT_HTTPHEADER, headers);
+  if (cookie != nullptr) curl_easy_setopt(curl_.get(), CURLOPT_COOKIE, cookie->c_str());
+  curl_easy_setopt(curl_.get(), CURLOPT_WRITEFUNCTION, collect_body);
+  curl_easy_setopt(curl_.get(), CURLOPT_WRITEDATA, &exchange);
+  curl_easy_setopt(curl_.get(), CURLOPT_HEADERFUNCTION, collect_header);
+  curl_easy_setopt(curl_.get(), CURLOPT_HEADERDATA, &exchange);
+  set_timeouts(curl_.get(), timeout_);
+  const CURLcode result = curl_easy_perform(curl_.get());
   if (result != CURLE_OK) {
     throw BackendError(Backend::directus, step,
                        std::string("call failed: ") + curl_easy_strerror(result),
                        result == CURLE_OPERATION_TIMEDOUT);
   }
   Answer answer;
-  curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &answer.status);
+  curl_easy_getinfo(curl_.get(), CURLINFO_RESPONSE_CODE, &answer.status);
   if (answer.status >= 500) {
     throw BackendError(Backend::directus, step, "answered " + std::to_string(answer.status));
   }

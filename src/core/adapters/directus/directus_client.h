@@ -1,10 +1,10 @@
 // The SessionIssuer over Directus' own API on its internal URL.
 #pragma once
 
+#include "core/adapters/curl_util.h"
 #include "core/config/settings.h"
 #include "core/ports/session_issuer.h"
 
-typedef void CURL;
 struct curl_slist;
 
 namespace magic_link {
@@ -14,9 +14,6 @@ class DirectusClient final : public SessionIssuer {
  public:
   // `secret` is Directus' SECRET, for session mode's bootstrap (may be empty otherwise).
   DirectusClient(Url internal_url, std::string secret, Milliseconds timeout);
-  ~DirectusClient() override;
-  DirectusClient(const DirectusClient&) = delete;
-  DirectusClient& operator=(const DirectusClient&) = delete;
 
   DirectusSession refresh(const SessionRow& row, SessionMode mode) override;
   std::string current_user_id(const std::string& access_token) override;
@@ -31,7 +28,7 @@ class DirectusClient final : public SessionIssuer {
   std::string base_url_;
   std::string secret_;
   Milliseconds timeout_;
-  CURL* curl_;
+  CurlEasy curl_;
 };
 
 }  // namespace magic_link

@@ -1,10 +1,9 @@
 // The Mailer through Mailgun's HTTP API.
 #pragma once
 
+#include "core/adapters/curl_util.h"
 #include "core/config/settings.h"
 #include "core/ports/mailer.h"
-
-typedef void CURL;
 
 namespace magic_link {
 
@@ -14,16 +13,13 @@ namespace magic_link {
 class MailgunMailer final : public Mailer {
  public:
   MailgunMailer(MailgunSettings mailgun, Milliseconds timeout);
-  ~MailgunMailer() override;
-  MailgunMailer(const MailgunMailer&) = delete;
-  MailgunMailer& operator=(const MailgunMailer&) = delete;
 
   void send(const MailMessage& mail, int link_id) override;
 
  private:
   MailgunSettings mailgun_;
   Milliseconds timeout_;
-  CURL* curl_;
+  CurlEasy curl_;
 };
 
 }  // namespace magic_link

@@ -1,10 +1,9 @@
 // The Mailer over SMTP.
 #pragma once
 
+#include "core/adapters/curl_util.h"
 #include "core/config/settings.h"
 #include "core/ports/mailer.h"
-
-typedef void CURL;
 
 namespace magic_link {
 
@@ -14,16 +13,13 @@ namespace magic_link {
 class SmtpMailer final : public Mailer {
  public:
   SmtpMailer(SmtpSettings smtp, Milliseconds timeout);
-  ~SmtpMailer() override;
-  SmtpMailer(const SmtpMailer&) = delete;
-  SmtpMailer& operator=(const SmtpMailer&) = delete;
 
   void send(const MailMessage& mail, int link_id) override;
 
  private:
   SmtpSettings smtp_;
   Milliseconds timeout_;
-  CURL* curl_;
+  CurlEasy curl_;
 };
 
 }  // namespace magic_link
