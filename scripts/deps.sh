@@ -29,6 +29,7 @@ TEST_PKGS=(
     chromium    # t/040-browser.t drives /usr/bin/chromium through playwright-core (npm, tests/browser)
     prometheus python3-prometheus-client  # t/077-metrics.t: promtool, and an OpenMetrics parser
     msmtp       # t/079-mail-transports.t: a real sendmail (msmtp's) relaying to the test sink
+    gdb         # a worker that crashes in a suite: its core's backtrace goes into the output
 )
 PACKAGE_PKGS=(
     build-essential dpkg-dev debhelper fakeroot lintian

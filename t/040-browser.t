@@ -76,6 +76,6 @@ ok((grep { m{^GET /magic-link/verify\?token=\[masked\] } } @seen), 'the verify G
 
 note("screenshots: $SCREENSHOTS");
 
-unlike(error_log_since(0), qr/exited on signal/, 'no worker crashed');
+no_worker_crashed();
 is_deeply([log_leaks()], [], 'no token in the error log');
 done_testing();

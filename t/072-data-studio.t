@@ -55,6 +55,6 @@ note("screenshots: $SCREENSHOTS");
 # The seat goes back: an unlicensed Directus 12 allows three.
 sql_do(q{UPDATE directus_users SET status = 'suspended' WHERE id = ?}, $user_id);
 
-unlike(error_log_since(0), qr/exited on signal/, 'no worker crashed');
+no_worker_crashed();
 is_deeply([log_leaks()], [], 'no token in the error log');
 done_testing();

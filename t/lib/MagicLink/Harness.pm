@@ -28,7 +28,8 @@ our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus l
                  in_background passed recovers_ok random_token unused_links wait_for_requests
                  create_policy attach_policy directus_admin_token set_password enable_tfa totp
                  fresh_totp directus_api tfa_user server_root page_ok json_ok browser_requests
-                 sign_in host_port nginx_pid reload_nginx has_policies has_nested_roles);
+                 sign_in host_port nginx_pid reload_nginx has_policies has_nested_roles
+                 no_worker_crashed);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
 
@@ -71,6 +72,8 @@ sub config {
 $modules${user}worker_processes @{[ $opts{workers} // 1 ]};
 daemon on;
 master_process on;
+worker_rlimit_core 1g;
+working_directory @{[ $opts{root} // $root ]}/cores;
 error_log logs/error.log @{[ $opts{log_level} // 'debug' ]};
 pid logs/nginx.pid;
 @{[ $opts{main} // '' ]}
@@ -153,7 +156,8 @@ sub start_nginx {
     my $listen = host_port($opts{host});
     stop_nginx(host => $opts{host});
     remove_tree($root) unless $fresh{$root}++;
-    make_path("$root/conf", "$root/logs", "$root/tmp");
+    make_path("$root/conf", "$root/logs", "$root/tmp", "$root/cores");
+    chmod 0777, "$root/cores";  # workers run as nobody unless the suite runs as root
     write_config(%opts);
     my $output = `$nginx -p $root/ -c conf/nginx.conf -e logs/error.log 2>&1`;
     die "nginx failed to start:\n$output" if $?;
@@ -616,6 +620,38 @@ sub error_log_since {
     seek $log, $offset // 0, 0;
     my $text = do { local $/; <$log> } // '';
     return wantarray ? ($text, ($offset // 0) + length $text) : $text;
+}
+
+# Passes when no worker died of a signal during the suite; otherwise shows each such line with the
+# worker's last entries before it (not the whole log), so a crash in CI can be read from its output.
+sub no_worker_crashed {
+    my (%opts) = @_;
+    my @entries = grep { !/^\S+ \S+ \[debug\]/ } split /\n(?=\d{4}\/\d\d\/\d\d )/,
+        scalar error_log_since(0, %opts);
+    my @crashes = grep { $entries[$_] =~ /exited on signal/ } 0 .. $#entries;
+    my $ok = Test::More::ok(!@crashes, 'no worker crashed');
+    for my $at (@crashes) {
+        my ($pid) = $entries[$at] =~ /process (\d+) exited on signal/;
+        my @before = grep { $entries[$_] =~ /#\Q$pid\E: / } 0 .. $at - 1;
+        splice @before, 0, -20 if @before > 20;
+        Test::More::diag(join "\n", map({ $entries[$_] } @before), $entries[$at]);
+    }
+    backtraces(%opts) if @crashes;
+    return $ok;
+}
+
+# The stacks of every core a crashed worker left (kernel.core_pattern "core", the default), when
+# gdb is there: every thread but those idle in the thread pool (gdb names the one that crashed).
+sub backtraces {
+    my (%opts) = @_;
+    chomp(my $binary = `sh -c "command -v $nginx"`);
+    return unless -x '/usr/bin/gdb' && $binary;
+    for my $core (glob host_root($opts{host}) . '/cores/core*') {
+        my $stacks = `/usr/bin/gdb -batch -nx -ex 'thread apply all bt 25' $binary $core 2>&1`;
+        my @threads = grep { !/ngx_thread_cond_wait/ } split /\n(?=Thread \d+ )/, $stacks;
+        Test::More::diag("$core:\n" . join "\n", grep { !/^(warning:|\[New LWP|$)/ }
+                         map { split /\n/ } @threads);
+    }
 }
 
 # Error-log entries that show a token (43+ URL-safe characters): any entry of the module, at any
