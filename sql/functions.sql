@@ -3,6 +3,7 @@
 -- extension_magic_link_functions), so a change is made here once instead of copied into a new
 -- migration. A function whose result type changes is dropped first.
 DROP FUNCTION IF EXISTS extension_magic_link_preview(text);
+DROP FUNCTION IF EXISTS extension_magic_link_issue(extension_magic_link_pending);
 
 -- A role and its ancestors: Directus 11 nests roles (directus_roles.parent), Directus 10 not.
 CREATE OR REPLACE FUNCTION extension_magic_link_role_chain(p_role uuid)
@@ -67,94 +68,102 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
   END
 $fn$;
 
--- Looks at one accepted request: who it is for, and whether a link is issued (superseding the
--- address's older links and queueing the mail) or only an audit row is written. As the
--- extension did, superseded links and refusal rows are `used = true`, so queries on `used` keep
--- meaning "no longer redeemable".
-CREATE OR REPLACE FUNCTION extension_magic_link_issue(p extension_magic_link_pending)
-RETURNS text LANGUAGE plpgsql AS $fn$
-DECLARE
-  now_utc timestamp := now() AT TIME ZONE 'utc';
-  found_id uuid;
-  found_status text;
-  found_role uuid;
-  found_provider text;
-  chain uuid[];
-  is_admin boolean;
-  refusal text;
-  link_id integer;
-  born_superseded boolean;
-BEGIN
-  -- Over its limit, an address gets the same row whoever it belongs to, and nobody is looked
-  -- up: the work after the answer (which shares the machine with the next answers) is the same.
-  IF NOT p.rate_limited THEN
-    SELECT u.id, u.status, u.role, u.provider INTO found_id, found_status, found_role, found_provider
-      FROM directus_users AS u
-     WHERE lower(u.email) = p.email ORDER BY (u.status = 'active') DESC LIMIT 1;
-    chain := extension_magic_link_role_chain(found_role);
-    is_admin := (extension_magic_link_access(found_id, chain)).admin;
-  END IF;
-  refusal := CASE
-    WHEN p.rate_limited THEN 'rate_limited'
-    WHEN found_id IS NULL THEN 'unknown_user'
-    WHEN found_status <> 'active' THEN 'inactive_user'
-    WHEN NOT extension_magic_link_role_allowed(chain, p.allowed_roles, p.disallowed_roles)
-      THEN 'role_refused'
-    WHEN is_admin AND NOT p.allow_admin THEN 'admin_refused'
-    WHEN coalesce(found_provider, 'default') <> 'default' AND NOT p.allow_sso_users
-      THEN 'provider_refused'
-  END;
-  IF refusal IS NOT NULL THEN
-    -- An audit row that no token can match; it never touches the user's valid link.
-    INSERT INTO extension_magic_link (email, token, expires_at, ip_address, user_agent, used,
-                                      created_at, email_sent, email_error, user_id, device_hash,
-                                      device_browser, device_os, device_language, device_network)
-    VALUES (p.email, '', p.created_at, p.ip_address, p.user_agent, true, p.created_at, false,
-            extension_magic_link_email_error(refusal), found_id, p.device_hash,
-            p.device_browser, p.device_os, p.device_language, p.device_network);
-    RETURN refusal;
-  END IF;
-  -- Serialises issuing per email, so at most one link per email is valid at any time. Workers
-  -- may take an address's requests out of order: the newest request's link is the valid one.
-  PERFORM pg_advisory_xact_lock(hashtextextended('extension_magic_link:' || p.email, 0));
-  UPDATE extension_magic_link
-     SET superseded_at = now_utc, used = true,
-         email_error = extension_magic_link_email_error('superseded')
-   WHERE email = p.email AND token <> '' AND NOT used AND superseded_at IS NULL
-     AND created_at <= p.created_at;
-  -- A link left valid here belongs to a newer request: this one is born superseded.
-  born_superseded := EXISTS (SELECT 1 FROM extension_magic_link AS l
-                              WHERE l.email = p.email AND l.token <> '' AND NOT l.used
-                                AND l.superseded_at IS NULL);
-  INSERT INTO extension_magic_link (email, token, expires_at, ip_address, user_agent, used,
-                                    created_at, user_id, after_login_url, superseded_at,
-                                    email_error, device_hash, device_browser, device_os,
-                                    device_language, device_network)
-  VALUES (p.email, p.token_hash, p.expires_at, p.ip_address, p.user_agent, born_superseded,
-          p.created_at, found_id, p.after_login_url,
-          CASE WHEN born_superseded THEN now_utc END,
-          CASE WHEN born_superseded THEN extension_magic_link_email_error('superseded') END,
-          p.device_hash, p.device_browser, p.device_os, p.device_language, p.device_network)
-  RETURNING id INTO link_id;
-  INSERT INTO extension_magic_link_outbox (link_id, sealed_mail, next_attempt_at, created_at)
-  VALUES (link_id, p.sealed_mail, now_utc, now_utc);
-  RETURN 'issued';
-END
-$fn$;
-
 -- Takes up to p_limit accepted requests (SKIP LOCKED: workers and hosts share the queue) and
--- looks at each; a request leaves the queue in the transaction that records its outcome.
+-- looks at them together, in a few set-based statements instead of a loop of them per request
+-- (the work after the answer shares the machine with the next answers). A request leaves the
+-- queue in the transaction that records its outcome; one outcome is returned per request. As
+-- the extension did, superseded links and refusal rows are `used = true`, so queries on `used`
+-- keep meaning "no longer redeemable".
 CREATE OR REPLACE FUNCTION extension_magic_link_process(p_limit integer)
 RETURNS SETOF text LANGUAGE plpgsql AS $fn$
 DECLARE
-  p extension_magic_link_pending;
+  now_utc timestamp := now() AT TIME ZONE 'utc';
+  batch extension_magic_link_pending[];
 BEGIN
-  -- In the order they were accepted, so links (and their mail) follow the requests.
-  FOR p IN SELECT * FROM extension_magic_link_pending ORDER BY id LIMIT p_limit
-              FOR UPDATE SKIP LOCKED LOOP
-    DELETE FROM extension_magic_link_pending WHERE id = p.id;
-    RETURN NEXT extension_magic_link_issue(p);
-  END LOOP;
+  WITH taken AS (
+    DELETE FROM extension_magic_link_pending
+     WHERE id IN (SELECT id FROM extension_magic_link_pending ORDER BY id LIMIT p_limit
+                     FOR UPDATE SKIP LOCKED)
+    RETURNING *)
+  SELECT array_agg(t ORDER BY t.id) INTO batch FROM taken AS t;
+  IF batch IS NULL THEN RETURN; END IF;
+  -- Serialises issuing per email across workers and hosts, so at most one link per email is
+  -- valid at any time; taken in one order everywhere, so two batches never deadlock.
+  PERFORM pg_advisory_xact_lock(k)
+     FROM (SELECT DISTINCT hashtextextended('extension_magic_link:' || email, 0) AS k
+             FROM unnest(batch) WHERE NOT rate_limited ORDER BY 1) AS keys;
+  RETURN QUERY
+  WITH request AS (SELECT * FROM unnest(batch)),
+  -- Each address once (a flood asks for one address many times). Over its limit, an address
+  -- gets the same row whoever it belongs to, and nobody is looked up.
+  person AS (
+    SELECT a.email, u.id AS user_id, u.status, u.provider, c.chain,
+           u.id IS NOT NULL AND (extension_magic_link_access(u.id, c.chain)).admin AS admin
+      FROM (SELECT DISTINCT email FROM request WHERE NOT rate_limited) AS a
+      LEFT JOIN LATERAL (
+        SELECT u.id, u.status, u.role, u.provider FROM directus_users AS u
+         WHERE lower(u.email) = a.email ORDER BY (u.status = 'active') DESC LIMIT 1) AS u ON true
+      CROSS JOIN LATERAL (SELECT extension_magic_link_role_chain(u.role) AS chain) AS c),
+  judged AS (
+    SELECT r.*, p.user_id, CASE
+      WHEN r.rate_limited THEN 'rate_limited'
+      WHEN p.user_id IS NULL THEN 'unknown_user'
+      WHEN p.status <> 'active' THEN 'inactive_user'
+      WHEN NOT extension_magic_link_role_allowed(p.chain, r.allowed_roles, r.disallowed_roles)
+        THEN 'role_refused'
+      WHEN p.admin AND NOT r.allow_admin THEN 'admin_refused'
+      WHEN coalesce(p.provider, 'default') <> 'default' AND NOT r.allow_sso_users
+        THEN 'provider_refused'
+      END AS refusal
+      FROM request AS r LEFT JOIN person AS p ON p.email = r.email AND NOT r.rate_limited),
+  -- An audit row per refusal that no token can match; it never touches the user's valid link.
+  refused AS (
+    INSERT INTO extension_magic_link (email, token, expires_at, ip_address, user_agent, used,
+                                      created_at, email_sent, email_error, user_id, device_hash,
+                                      device_browser, device_os, device_language, device_network)
+    SELECT j.email, '', j.created_at, j.ip_address, j.user_agent, true, j.created_at, false,
+           extension_magic_link_email_error(j.refusal), j.user_id, j.device_hash,
+           j.device_browser, j.device_os, j.device_language, j.device_network
+      FROM judged AS j WHERE j.refusal IS NOT NULL ORDER BY j.id),
+  -- Each link's id is taken here, in request order, so its mail is queued without a join.
+  issuing AS (
+    SELECT j.*, nextval(pg_get_serial_sequence('extension_magic_link', 'id'))::integer AS link_id
+      FROM (SELECT * FROM judged WHERE refusal IS NULL ORDER BY id) AS j),
+  -- Per address, the newest request of the batch.
+  newest AS (SELECT email, max(created_at) AS created_at FROM issuing GROUP BY email),
+  superseded AS (
+    UPDATE extension_magic_link AS l
+       SET superseded_at = now_utc, used = true,
+           email_error = extension_magic_link_email_error('superseded')
+      FROM newest AS n
+     WHERE l.email = n.email AND l.token <> '' AND NOT l.used AND l.superseded_at IS NULL
+       AND l.created_at <= n.created_at),
+  -- A valid link of a newer request (another worker took it first) stays valid.
+  kept AS (
+    SELECT DISTINCT l.email FROM extension_magic_link AS l JOIN newest AS n ON n.email = l.email
+     WHERE l.token <> '' AND NOT l.used AND l.superseded_at IS NULL
+       AND l.created_at > n.created_at),
+  -- Only the newest request of an address gets a valid link; a batch's others are born
+  -- superseded, like all of them when a newer request's link is kept.
+  linked AS (
+    SELECT i.*, (row_number() OVER (PARTITION BY i.email ORDER BY i.created_at DESC, i.id DESC) > 1
+                 OR i.email IN (SELECT email FROM kept)) AS born_superseded
+      FROM issuing AS i),
+  links AS (
+    INSERT INTO extension_magic_link (id, email, token, expires_at, ip_address, user_agent, used,
+                                      created_at, user_id, after_login_url, superseded_at,
+                                      email_error, device_hash, device_browser, device_os,
+                                      device_language, device_network)
+    SELECT k.link_id, k.email, k.token_hash, k.expires_at, k.ip_address, k.user_agent,
+           k.born_superseded, k.created_at, k.user_id, k.after_login_url,
+           CASE WHEN k.born_superseded THEN now_utc END,
+           CASE WHEN k.born_superseded THEN extension_magic_link_email_error('superseded') END,
+           k.device_hash, k.device_browser, k.device_os, k.device_language, k.device_network
+      FROM linked AS k ORDER BY k.link_id),
+  queued AS (
+    INSERT INTO extension_magic_link_outbox (link_id, sealed_mail, next_attempt_at, created_at)
+    SELECT i.link_id, i.sealed_mail, now_utc, now_utc FROM issuing AS i ORDER BY i.link_id)
+  SELECT coalesce(j.refusal, 'issued') FROM judged AS j;
 END
 $fn$;
 
