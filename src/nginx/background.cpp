@@ -16,6 +16,10 @@ namespace {
 // connections idle for longer than magic_link_backend_idle_timeout are closed, so an idle worker
 // holds none.
 constexpr ngx_msec_t kTick = 1000;
+// Under load, requests accepted within this long of the last look are looked at together: one
+// bigger batch costs PostgreSQL much less than many small ones. A lone request is looked at
+// at once.
+constexpr ngx_msec_t kBatchGap = 50;
 constexpr ngx_msec_t kMaxPollInterval = 8 * 1000;
 constexpr ngx_msec_t kCleanupInterval = 10 * 60 * 1000;
 
@@ -24,6 +28,7 @@ constexpr ngx_msec_t kCleanupInterval = 10 * 60 * 1000;
 struct BackgroundTask {
   MainConf* conf = nullptr;
   ngx_event_t timer{};
+  ngx_event_t soon{};  // the next look, kBatchGap after the last
   ngx_thread_task_t* task = nullptr;
   bool busy = false;
   bool wake_again = false;
@@ -69,6 +74,26 @@ void post(ngx_log_t* log) {
   }
 }
 
+// Work is due: looked at now, or kBatchGap after the last look began.
+void look_soon(ngx_log_t* log) {
+  background.work_due = true;
+  const ngx_msec_t since = ngx_current_msec - background.last_look;
+  if (since >= kBatchGap) {
+    if (background.soon.timer_set) ngx_del_timer(&background.soon);
+    post(log);
+  } else if (!background.soon.timer_set) {
+    ngx_add_timer(&background.soon, kBatchGap - since);
+  }
+}
+
+void soon(ngx_event_t* event) noexcept {
+  if (background.busy) {
+    background.wake_again = true;
+  } else if (background.work_due) {
+    post(event->log);
+  }
+}
+
 void finished(ngx_event_t* event) noexcept {
   background.busy = false;
   log_lines(event->log, background.report.log);
@@ -89,14 +114,16 @@ void finished(ngx_event_t* event) noexcept {
         worked || background.failing ? kTick : std::min(2 * background.interval, kMaxPollInterval);
   }
   // A full batch means more may be waiting; so may mail queued while this one ran.
-  background.work_due = background.wake_again || worked;
+  const bool again = background.wake_again || worked;
   background.wake_again = false;
-  if (background.work_due) post(event->log);
+  background.work_due = false;
+  if (again) look_soon(event->log);
 }
 
 void tick(ngx_event_t* event) noexcept {
   if (!background.busy) {
-    background.work_due = ngx_current_msec - background.last_look >= background.interval;
+    background.work_due = background.work_due ||
+                          ngx_current_msec - background.last_look >= background.interval;
     post(event->log);
   }
   if (!ngx_exiting) ngx_add_timer(event, kTick);
@@ -119,6 +146,8 @@ ngx_int_t start_background(ngx_cycle_t* cycle) noexcept {
   background.timer.log = cycle->log;
   background.timer.data = &background;
   background.timer.cancelable = 1;  // a shutting-down worker does not wait for it
+  background.soon = background.timer;
+  background.soon.handler = soon;
   ngx_add_timer(&background.timer, kTick);
   return NGX_OK;
 }
@@ -129,8 +158,7 @@ void wake_background() noexcept {
   if (background.busy) {
     background.wake_again = true;
   } else {
-    background.work_due = true;
-    post(background.timer.log);
+    look_soon(background.timer.log);
   }
 }
 
