@@ -131,13 +131,17 @@ BEGIN
       FROM (SELECT * FROM judged WHERE refusal IS NULL ORDER BY id) AS j),
   -- Per address, the newest request of the batch.
   newest AS (SELECT email, max(created_at) AS created_at FROM issuing GROUP BY email),
+  -- A superseded link's mail, if not sent yet, never will be: it leaves the outbox now.
   superseded AS (
     UPDATE extension_magic_link AS l
-       SET superseded_at = now_utc, used = true,
+       SET superseded_at = now_utc, used = true, email_sent = coalesce(l.email_sent, false),
            email_error = extension_magic_link_email_error('superseded')
       FROM newest AS n
      WHERE l.email = n.email AND l.token <> '' AND NOT l.used AND l.superseded_at IS NULL
-       AND l.created_at <= n.created_at),
+       AND l.created_at <= n.created_at
+    RETURNING l.id),
+  unsent AS (
+    DELETE FROM extension_magic_link_outbox WHERE link_id IN (SELECT id FROM superseded)),
   -- A valid link of a newer request (another worker took it first) stays valid.
   kept AS (
     SELECT DISTINCT l.email FROM extension_magic_link AS l JOIN newest AS n ON n.email = l.email
@@ -152,17 +156,19 @@ BEGIN
   links AS (
     INSERT INTO extension_magic_link (id, email, token, expires_at, ip_address, user_agent, used,
                                       created_at, user_id, after_login_url, superseded_at,
-                                      email_error, device_hash, device_browser, device_os,
-                                      device_language, device_network)
+                                      email_sent, email_error, device_hash, device_browser,
+                                      device_os, device_language, device_network)
     SELECT k.link_id, k.email, k.token_hash, k.expires_at, k.ip_address, k.user_agent,
            k.born_superseded, k.created_at, k.user_id, k.after_login_url,
            CASE WHEN k.born_superseded THEN now_utc END,
+           CASE WHEN k.born_superseded THEN false END,
            CASE WHEN k.born_superseded THEN extension_magic_link_email_error('superseded') END,
            k.device_hash, k.device_browser, k.device_os, k.device_language, k.device_network
       FROM linked AS k ORDER BY k.link_id),
   queued AS (
     INSERT INTO extension_magic_link_outbox (link_id, sealed_mail, next_attempt_at, created_at)
-    SELECT i.link_id, i.sealed_mail, now_utc, now_utc FROM issuing AS i ORDER BY i.link_id)
+    SELECT k.link_id, k.sealed_mail, now_utc, now_utc FROM linked AS k
+     WHERE NOT k.born_superseded ORDER BY k.link_id)
   SELECT coalesce(j.refusal, 'issued') FROM judged AS j;
 END
 $fn$;
