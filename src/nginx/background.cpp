@@ -122,8 +122,8 @@ void finished(ngx_event_t* event) noexcept {
 
 void tick(ngx_event_t* event) noexcept {
   if (!background.busy) {
-    background.work_due = background.work_due ||
-                          ngx_current_msec - background.last_look >= background.interval;
+    background.work_due =
+        background.work_due || ngx_current_msec - background.last_look >= background.interval;
     post(event->log);
   }
   if (!ngx_exiting) ngx_add_timer(event, kTick);
