@@ -622,12 +622,18 @@ sub error_log_since {
     return wantarray ? ($text, ($offset // 0) + length $text) : $text;
 }
 
+# The suite's error-log entries, each with its continuation lines (an entry runs until the next
+# timestamp).
+sub log_entries {
+    my (%opts) = @_;
+    return split /\n(?=\d{4}\/\d\d\/\d\d )/, scalar error_log_since(0, %opts);
+}
+
 # Passes when no worker died of a signal during the suite; otherwise shows each such line with the
 # worker's last entries before it (not the whole log), so a crash in CI can be read from its output.
 sub no_worker_crashed {
     my (%opts) = @_;
-    my @entries = grep { !/^\S+ \S+ \[debug\]/ } split /\n(?=\d{4}\/\d\d\/\d\d )/,
-        scalar error_log_since(0, %opts);
+    my @entries = grep { !/^\S+ \S+ \[debug\]/ } log_entries(%opts);
     my @crashes = grep { $entries[$_] =~ /exited on signal/ } 0 .. $#entries;
     my $ok = Test::More::ok(!@crashes, 'no worker crashed');
     for my $at (@crashes) {
@@ -658,8 +664,7 @@ sub backtraces {
 # level, and any entry at info level or above. nginx's own debug entries print request lines and
 # response headers (a multi-line entry runs until the next timestamp), which no module can change.
 sub log_leaks {
-    my @entries = split /\n(?=\d{4}\/\d\d\/\d\d )/, scalar error_log_since(0);
-    return grep { /[A-Za-z0-9_-]{43}/ && (/magic_link:/ || !/^\S+ \S+ \[debug\]/) } @entries;
+    return grep { /[A-Za-z0-9_-]{43}/ && (/magic_link:/ || !/^\S+ \S+ \[debug\]/) } log_entries();
 }
 
 # Stops or starts test services: services('stop', 'redis').

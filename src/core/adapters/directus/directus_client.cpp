@@ -81,28 +81,29 @@ DirectusClient::DirectusClient(Url internal_url, std::string secret, Millisecond
 DirectusClient::Answer DirectusClient::call(const char* step, const std::string& url,
                                             const std::string* body, curl_slist* headers,
                                             const std::string* cookie) {
+  CURL* curl = curl_.get();
   Exchange exchange;
-  curl_easy_reset(curl_.get());
-  curl_easy_setopt(curl_.get(), CURLOPT_URL, url.c_str());
+  curl_easy_reset(curl);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   if (body != nullptr) {
-    curl_easy_setopt(curl_.get(), CURLOPT_POSTFIELDS, body->c_str());
-    curl_easy_setopt(curl_.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
   }
-  curl_easy_setopt(curl_.get(), CURLOPT_HTTPHEADER, headers);
-  if (cookie != nullptr) curl_easy_setopt(curl_.get(), CURLOPT_COOKIE, cookie->c_str());
-  curl_easy_setopt(curl_.get(), CURLOPT_WRITEFUNCTION, collect_body);
-  curl_easy_setopt(curl_.get(), CURLOPT_WRITEDATA, &exchange);
-  curl_easy_setopt(curl_.get(), CURLOPT_HEADERFUNCTION, collect_header);
-  curl_easy_setopt(curl_.get(), CURLOPT_HEADERDATA, &exchange);
-  set_timeouts(curl_.get(), timeout_);
-  const CURLcode result = curl_easy_perform(curl_.get());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  if (cookie != nullptr) curl_easy_setopt(curl, CURLOPT_COOKIE, cookie->c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &exchange);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &exchange);
+  set_timeouts(curl, timeout_);
+  const CURLcode result = curl_easy_perform(curl);
   if (result != CURLE_OK) {
     throw BackendError(Backend::directus, step,
                        std::string("call failed: ") + curl_easy_strerror(result),
                        result == CURLE_OPERATION_TIMEDOUT);
   }
   Answer answer;
-  curl_easy_getinfo(curl_.get(), CURLINFO_RESPONSE_CODE, &answer.status);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
   if (answer.status >= 500) {
     throw BackendError(Backend::directus, step, "answered " + std::to_string(answer.status));
   }

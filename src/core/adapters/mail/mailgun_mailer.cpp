@@ -49,11 +49,12 @@ MailgunMailer::MailgunMailer(MailgunSettings mailgun, Milliseconds timeout)
     : mailgun_(std::move(mailgun)), timeout_(timeout), curl_(new_curl_handle()) {}
 
 void MailgunMailer::send(const MailMessage& mail, int link_id) {
+  CURL* curl = curl_.get();
   const MimeMessage message = render_mime(mail, Newlines::crlf);
   const std::string url = mailgun_.base_url + "/v3/" + mailgun_.domain + "/messages.mime";
 
-  curl_easy_reset(curl_.get());
-  std::unique_ptr<curl_mime, MimeDeleter> form(curl_mime_init(curl_.get()));
+  curl_easy_reset(curl);
+  std::unique_ptr<curl_mime, MimeDeleter> form(curl_mime_init(curl));
   add_field(form.get(), "to", mail.to);
   curl_mimepart* body = curl_mime_addpart(form.get());
   curl_mime_name(body, "message");
@@ -65,23 +66,23 @@ void MailgunMailer::send(const MailMessage& mail, int link_id) {
   // No "Expect: 100-continue": a proxy that never answers it would cost a second per mail.
   CurlSlist headers(curl_slist_append(nullptr, "Expect:"));
   if (!headers) throw std::bad_alloc();
-  curl_easy_setopt(curl_.get(), CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl_.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl_.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl_.get(), CURLOPT_MIMEPOST, form.get());
-  curl_easy_setopt(curl_.get(), CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-  curl_easy_setopt(curl_.get(), CURLOPT_USERNAME, "api");
-  curl_easy_setopt(curl_.get(), CURLOPT_PASSWORD, mailgun_.api_key.c_str());
-  curl_easy_setopt(curl_.get(), CURLOPT_WRITEFUNCTION, ignore_body);
-  set_timeouts(curl_.get(), timeout_);
-  const CURLcode result = curl_easy_perform(curl_.get());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_MIMEPOST, form.get());
+  curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+  curl_easy_setopt(curl, CURLOPT_USERNAME, "api");
+  curl_easy_setopt(curl, CURLOPT_PASSWORD, mailgun_.api_key.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ignore_body);
+  set_timeouts(curl, timeout_);
+  const CURLcode result = curl_easy_perform(curl);
   if (result != CURLE_OK) {
     throw BackendError(Backend::mail, "mailgun",
                        std::string("request failed: ") + curl_easy_strerror(result),
                        result == CURLE_OPERATION_TIMEDOUT);
   }
   long status = 0;
-  curl_easy_getinfo(curl_.get(), CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   if (status != 200) throw BackendError(Backend::mail, "mailgun", refusal(status));
 }
 

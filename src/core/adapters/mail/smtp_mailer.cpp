@@ -30,6 +30,7 @@ SmtpMailer::SmtpMailer(SmtpSettings smtp, Milliseconds timeout)
     : smtp_(std::move(smtp)), timeout_(timeout), curl_(new_curl_handle()) {}
 
 void SmtpMailer::send(const MailMessage& mail, int /*link_id: SMTP has no place for it*/) {
+  CURL* curl = curl_.get();
   const MimeMessage message = render_mime(mail, Newlines::crlf);
   const std::string url = std::string(smtp_.implicit_tls ? "smtps://" : "smtp://") + smtp_.host +
                           ":" + std::to_string(smtp_.port);
@@ -37,29 +38,28 @@ void SmtpMailer::send(const MailMessage& mail, int /*link_id: SMTP has no place 
   if (!recipients) throw std::bad_alloc();
   Upload upload{message.text};
 
-  curl_easy_reset(curl_.get());
-  curl_easy_setopt(curl_.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl_.get(), CURLOPT_MAIL_FROM, ("<" + message.sender + ">").c_str());
-  curl_easy_setopt(curl_.get(), CURLOPT_MAIL_RCPT, recipients.get());
-  curl_easy_setopt(curl_.get(), CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(curl_.get(), CURLOPT_READFUNCTION, read_upload);
-  curl_easy_setopt(curl_.get(), CURLOPT_READDATA, &upload);
-  curl_easy_setopt(curl_.get(), CURLOPT_INFILESIZE_LARGE,
-                   static_cast<curl_off_t>(message.text.size()));
+  curl_easy_reset(curl);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_MAIL_FROM, ("<" + message.sender + ">").c_str());
+  curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, recipients.get());
+  curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_upload);
+  curl_easy_setopt(curl, CURLOPT_READDATA, &upload);
+  curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(message.text.size()));
   // STARTTLS when offered; demanded when a password would otherwise go in clear, unless TLS is
   // switched off. Certificates are verified (libcurl's default): the system's CAs and ca_file.
-  curl_easy_setopt(curl_.get(), CURLOPT_USE_SSL,
+  curl_easy_setopt(curl, CURLOPT_USE_SSL,
                    smtp_.implicit_tls    ? CURLUSESSL_ALL
                    : smtp_.ignore_tls    ? CURLUSESSL_NONE
                    : !smtp_.user.empty() ? CURLUSESSL_ALL
                                          : CURLUSESSL_TRY);
-  if (!smtp_.ca_file.empty()) curl_easy_setopt(curl_.get(), CURLOPT_CAINFO, smtp_.ca_file.c_str());
+  if (!smtp_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, smtp_.ca_file.c_str());
   if (!smtp_.user.empty()) {
-    curl_easy_setopt(curl_.get(), CURLOPT_USERNAME, smtp_.user.c_str());
-    curl_easy_setopt(curl_.get(), CURLOPT_PASSWORD, smtp_.password.c_str());
+    curl_easy_setopt(curl, CURLOPT_USERNAME, smtp_.user.c_str());
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, smtp_.password.c_str());
   }
-  set_timeouts(curl_.get(), timeout_);
-  const CURLcode result = curl_easy_perform(curl_.get());
+  set_timeouts(curl, timeout_);
+  const CURLcode result = curl_easy_perform(curl);
   if (result != CURLE_OK) {
     throw BackendError(Backend::mail, "send",
                        std::string("delivery failed: ") + curl_easy_strerror(result),
