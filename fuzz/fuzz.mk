@@ -26,7 +26,8 @@ FUZZ_CXXFLAGS      := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
                       -fno-sanitize-recover=all
 # Deferred: pg_config only runs when something is compiled.
 FUZZ_CPPFLAGS       = -Isrc -I$(dir $(GENERATED)) -I$(shell pg_config --includedir) \
-                      $(shell pkg-config --cflags-only-I gmime-3.0)
+                      $(shell pkg-config --cflags-only-I gmime-3.0) \
+                      -DMAGIC_LINK_TEMPLATES='"$(CURDIR)/templates"'
 FUZZ_LIBS          := -lhiredis -lpq -lcurl -lcrypto -loath -ljwt -lz $(shell pkg-config --libs gmime-3.0)
 
 .PHONY: fuzz-build fuzz fuzz-smoke fuzz-crashes

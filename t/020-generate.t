@@ -4,6 +4,7 @@ use warnings;
 use lib 't/lib';
 use JSON::PP qw(decode_json);
 use Digest::SHA ();
+use File::Temp ();
 use MagicLink::Harness;
 use POSIX ();
 use Test::More;
@@ -244,6 +245,41 @@ subtest 'a redirectUrl on the allow-list becomes the base of the mailed link' =>
     my ($mail) = wait_for_mails('jane.doe@example.com', 1);
     like decoded($mail), qr{https://app\.example\.com/auth/cb\?x=1&token=[A-Za-z0-9_-]{43}},
         'the link is redirectUrl + token';
+};
+
+subtest 'each location\'s mail is made with its own templates, subject and site name' => sub {
+    # A second site's templates: the shipped ones with a line of its own in the text part.
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    for my $name (qw(mail.html mail.txt page.html)) {
+        my $text = do { local (@ARGV, $/) = "templates/$name"; <> };
+        $text = "Second site template\n$text" if $name eq 'mail.txt';
+        open my $out, '>', "$dir/$name" or die $!;
+        print $out $text;
+        close $out;
+    }
+    start_nginx(workers => 2, server => <<"LOC");
+        location /second-api/ {
+            magic_link api;
+            magic_link_templates $dir;
+            magic_link_subject "Second subject";
+            magic_link_site_name "Second Site";
+        }
+LOC
+    reset_limits();
+    clear_mail();
+    is post_json('/second-api/generate', '{"email":"jane.doe@example.com"}')->{status}, 200,
+        'asked through the second location';
+    my ($second) = wait_for_mails('jane.doe@example.com', 1);
+    like $second, qr{^Subject: Second subject}m, 'its subject';
+    like decoded($second), qr{Second site template}, 'its templates';
+    like decoded($second), qr{Sign in to Second Site}, 'its site name';
+    clear_mail();
+    is generate('jane.doe@example.com')->{status}, 200, 'asked through the first';
+    my ($first) = wait_for_mails('jane.doe@example.com', 1);
+    like $first, qr{^Subject: Your Magic Login Link}m, 'the default subject';
+    unlike decoded($first), qr{Second site template}, 'the default templates';
+    like decoded($first), qr{http://127\.0\.0\.1:$port/magic-link/verify\?token=[A-Za-z0-9_-]{43}\b},
+        'with a working link';
 };
 
 subtest 'the per-email limit sends exactly N mails and keeps the latest link valid' => sub {

@@ -49,9 +49,9 @@ void run(void*, ngx_log_t*) noexcept {
   try {
     background.report = {};
     if (background.work_due) {
-      background.report =
-          run_background_work(shared, *background.conf->sealer, pooled_backends(shared),
-                              background.cleanup_due, background.outbox);
+      const MailMaker maker{*background.conf->sealer, *background.conf->template_sets};
+      background.report = run_background_work(shared, maker, pooled_backends(shared),
+                                              background.cleanup_due, background.outbox);
     }
     close_idle_connections(shared);
   } catch (const std::exception& e) {  // not a backend: a bug, or memory ran out

@@ -136,7 +136,8 @@ void* create_main_conf(ngx_conf_t* cf) noexcept try {
   if (mcf == nullptr) return nullptr;
   mcf->session_cache_size = NGX_CONF_UNSET_SIZE;
   mcf->module_locations = pool_new<std::vector<ModuleLocation>>(cf->pool);
-  return mcf->module_locations ? mcf : nullptr;
+  mcf->template_sets = pool_new<TemplateSets>(cf->pool);
+  return mcf->module_locations && mcf->template_sets ? mcf : nullptr;
 } catch (const std::exception&) {
   return nullptr;
 }
@@ -179,6 +180,24 @@ const Settings* resolve(ngx_conf_t* cf, const DirectiveValues& values) {
   return pool_new<Settings>(cf->pool, std::move(settings));
 }
 
+// The templates in `dir`, read and checked once per configuration (locations sharing a folder
+// share them), and registered for the mail sender.
+const Templates* template_set(ngx_conf_t* cf, const std::string& dir) {
+  auto& sets =
+      *static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module))
+           ->template_sets;
+  if (const auto found = sets.find(dir); found != sets.end()) return found->second;
+  std::string problem;
+  auto templates = Templates::load(dir, problem);
+  if (!templates) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "magic_link: %s", problem.c_str());
+    return nullptr;
+  }
+  const Templates* loaded = pool_new<Templates>(cf->pool, std::move(*templates));
+  if (loaded != nullptr) sets.emplace(dir, loaded);
+  return loaded;
+}
+
 char* merge_loc_conf(ngx_conf_t* cf, void* parent_conf, void* child_conf) noexcept try {
   const auto* parent = static_cast<LocationConf*>(parent_conf);
   auto* child = static_cast<LocationConf*>(child_conf);
@@ -206,13 +225,7 @@ char* merge_loc_conf(ngx_conf_t* cf, void* parent_conf, void* child_conf) noexce
         static_cast<MainConf*>(ngx_http_conf_get_module_main_conf(cf, ngx_http_magic_link_module));
     mcf->used = mcf->gated = true;
   }
-  std::string problem;
-  auto templates = Templates::load(child->settings->templates_dir, problem);
-  if (!templates) {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "magic_link: %s", problem.c_str());
-    return static_cast<char*>(NGX_CONF_ERROR);
-  }
-  child->templates = pool_new<Templates>(cf->pool, std::move(*templates));
+  child->templates = template_set(cf, child->settings->templates_dir);
   return child->templates ? NGX_CONF_OK : static_cast<char*>(NGX_CONF_ERROR);
 } catch (const std::exception& e) {
   ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "magic_link: %s", e.what());
@@ -231,7 +244,9 @@ ngx_int_t postconfiguration(ngx_conf_t* cf) noexcept try {
   const auto* http_level =
       static_cast<LocationConf*>(ngx_http_conf_get_module_loc_conf(cf, ngx_http_magic_link_module));
   mcf->shared = resolve(cf, values_of(*http_level));
-  if (mcf->shared == nullptr) return NGX_ERROR;
+  if (mcf->shared == nullptr || template_set(cf, mcf->shared->templates_dir) == nullptr) {
+    return NGX_ERROR;
+  }
   mcf->sealer = pool_new<Sealer>(cf->pool, accepted_secrets(*mcf->shared));
   if (mcf->thread_pool_name.data == nullptr) mcf->thread_pool_name = kDefaultThreadPool;
   mcf->thread_pool = ngx_thread_pool_add(cf, &mcf->thread_pool_name);

@@ -29,8 +29,9 @@ struct MainConf {
   bool gated;                 // some location has `magic_link_require on`
   size_t session_cache_size;  // magic_link_session_cache_size: the gate's shared memory zone
   std::vector<ModuleLocation>* module_locations;  // its api and ui locations
-  const Settings* shared;  // the http{} level: backends for every location and the mail sender
-  const Sealer* sealer;    // seals and opens queued mail
+  const Settings* shared;       // the http{} level: backends for every location and the mail sender
+  const Sealer* sealer;         // seals and opens queued mail
+  TemplateSets* template_sets;  // every location's templates (and the http{} level's), by folder
 };
 
 inline MainConf& main_conf(ngx_http_request_t* r) {

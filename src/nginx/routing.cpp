@@ -207,8 +207,7 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
   offload(r, [settings = lcf.settings, templates = lcf.templates, sealer = mcf.sealer,
               shared = mcf.shared, request = std::get<LinkRequest>(std::move(input)), as_page,
               action = std::string(view(r->uri))] {
-    Outcome outcome =
-        request_link(*settings, *templates, *sealer, request, pooled_backends(*shared));
+    Outcome outcome = request_link(*settings, *sealer, request, pooled_backends(*shared));
     if (as_page && !outcome.failure) {
       const std::time_t deadline = std::time(nullptr) + settings->expiration_minutes * 60;
       outcome.response =

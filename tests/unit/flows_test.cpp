@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include "core/ports/backend_error.h"
 #include "core/flows/outbox.h"
@@ -111,9 +112,11 @@ struct FakeStore : LinkStore {
 struct FakeMailer : Mailer {
   int sent = 0;
   bool down = false;
-  void send(const MailMessage&, int) override {
+  std::vector<MailMessage> mails;
+  void send(const MailMessage& mail, int) override {
     if (down) throw BackendError(Backend::mail, "send", "connection refused");
     ++sent;
+    mails.push_back(mail);
   }
 };
 
@@ -132,6 +135,7 @@ struct FakeDirectus : SessionIssuer {
 struct World {
   Settings settings;
   Templates templates;
+  TemplateSets template_sets;
   Sealer sealer{"0123456789abcdef0123456789abcdef"};
   FakeLimiter limiter;
   FakeStore store;
@@ -147,8 +151,10 @@ struct World {
                     .settings;
     std::string error;
     templates = *Templates::load(MAGIC_LINK_TEMPLATES, error);
+    template_sets = {{settings.templates_dir, &templates}};
   }
   Backends backends() { return {limiter, store, mailer, directus}; }
+  MailMaker maker() const { return {sealer, template_sets}; }
   Outcome request(const std::string& email, Client client = test_client()) {
     LinkRequest request;
     request.email = email;
@@ -156,7 +162,7 @@ struct World {
     request.client = std::move(client);
     request.after_login_url = settings.after_login_url;
     if (request.client.binding) request.binding_id = request.client.binding->id;
-    return request_link(settings, templates, sealer, request, backends());
+    return request_link(settings, sealer, request, backends());
   }
 };
 
@@ -200,40 +206,65 @@ void email_over_its_limit_is_recorded_as_such(void**) {
   assert_true(world.store.requests.at(0).email_rate_limited);
 }
 
-// Mail queued by a version that sealed it without deflating (AES-256-GCM of the JSON) still
-// opens after an upgrade; what is sealed now is deflated, and smaller.
-void mail_sealed_before_deflating_still_opens(void**) {
-  const std::string secret = "0123456789abcdef0123456789abcdef";
-  const std::string json =
-      serialize({"jane@example.com", "a@b.co", "s", std::string(2000, 't'), "h"});
+// What earlier versions sealed: `plaintext` under AES-256-GCM with a zero nonce.
+std::string sealed_by_earlier_version(const std::string& secret, const std::string& plaintext) {
   const std::string key = hmac_sha256(secret, "magic-link outbox key v1");
-  std::string raw(12 + json.size() + 16, '\0');  // nonce (zero here), ciphertext, tag
+  std::string raw(12 + plaintext.size() + 16, '\0');  // nonce, ciphertext, tag
   auto* out = reinterpret_cast<unsigned char*>(raw.data());
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
   int length = 0;
   EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr,
                      reinterpret_cast<const unsigned char*>(key.data()), out);
-  EVP_EncryptUpdate(ctx, out + 12, &length, reinterpret_cast<const unsigned char*>(json.data()),
-                    static_cast<int>(json.size()));
+  EVP_EncryptUpdate(ctx, out + 12, &length,
+                    reinterpret_cast<const unsigned char*>(plaintext.data()),
+                    static_cast<int>(plaintext.size()));
   EVP_EncryptFinal_ex(ctx, out + 12 + length, &length);
-  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, out + 12 + json.size());
+  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, out + 12 + plaintext.size());
   EVP_CIPHER_CTX_free(ctx);
-  const Sealer sealer{secret};
-  assert_true(sealer.open(base64(raw)) == json);
-  const std::string sealed = sealer.seal(json);
-  assert_true(sealer.open(sealed) == json);
-  assert_true(sealed.size() < base64(raw).size() / 4);
+  return base64(raw);
+}
+
+std::string zlib_deflated(const std::string& text) {
+  uLongf size = compressBound(text.size());
+  std::string out(size, '\0');
+  compress2(reinterpret_cast<Bytef*>(out.data()), &size,
+            reinterpret_cast<const Bytef*>(text.data()), text.size(), Z_BEST_SPEED);
+  out.resize(size);
+  return out;
+}
+
+// Mail that earlier versions rendered on request and queued (as JSON, later deflated) still
+// goes out after an upgrade, as it was rendered.
+void mail_queued_by_earlier_versions_still_goes_out(void**) {
+  World world;
+  const std::string rendered = nlohmann::json{
+      {"to", "jane@example.com"},
+      {"from", "a@b.co"},
+      {"subject", "Old subject"},
+      {"text", "old text"},
+      {"html", "<p>old html</p>"}}.dump();
+  const std::string secret = world.settings.secret;
+  world.store.queue = {{1, sealed_by_earlier_version(secret, rendered), 1, true},
+                       {2, sealed_by_earlier_version(secret, zlib_deflated(rendered)), 1, true}};
+  DeliveryReport report;
+  OutboxMemory memory;
+  deliver_due_mail(world.settings, world.maker(), world.backends(), report, memory);
+  assert_int_equal(report.sent, 2);
+  for (const MailMessage& mail : world.mailer.mails) {
+    assert_string_equal(mail.subject.c_str(), "Old subject");
+    assert_string_equal(mail.html.c_str(), "<p>old html</p>");
+  }
 }
 
 void only_the_hash_is_stored_and_the_mail_is_sealed(void**) {
   World world;
   world.request("jane@example.com");
   const LinkRequestRecord& record = world.store.requests.at(0);
-  const auto mail = nlohmann::json::parse(*world.sealer.open(record.sealed_mail));
-  const std::string text = mail["text"];
-  const auto at = text.find("token=");
+  const auto order = read_mail_order(*world.sealer.open(record.sealed_mail));
+  assert_true(order.has_value());
+  const auto at = order->link.find("token=");
   assert_true(at != std::string::npos);
-  const std::string token = text.substr(at + 6, 43);
+  const std::string token = order->link.substr(at + 6, 43);
   assert_true(looks_like_token(token));
   assert_string_equal(record.token_hash.c_str(), keyed_hash(world.settings.secret, token).c_str());
   assert_true(record.sealed_mail.find(token) == std::string::npos);
@@ -437,9 +468,12 @@ void unknown_links_count_as_failures_and_limits_answer_429(void**) {
   assert_string_equal(limited.response.headers.at(0).second.c_str(), "60");
 }
 
+const char* const kLink = "https://cms.example.com/v?token=abc";
+
 QueuedMail queued(const World& world, int id, int attempts, bool usable) {
-  return {id, world.sealer.seal(serialize({"jane@example.com", "a@b.co", "s", "t", "h"})), attempts,
-          usable};
+  return {id,
+          world.sealer.seal(serialize(link_mail_order(world.settings, "jane@example.com", kLink))),
+          attempts, usable};
 }
 
 void outbox_sends_and_backs_off_when_smtp_fails(void**) {
@@ -447,7 +481,7 @@ void outbox_sends_and_backs_off_when_smtp_fails(void**) {
   world.store.queue = {queued(world, 1, 1, true), queued(world, 2, 1, false)};
   DeliveryReport report;
   OutboxMemory memory;
-  deliver_due_mail(world.settings, world.sealer, world.backends(), report, memory);
+  deliver_due_mail(world.settings, world.maker(), world.backends(), report, memory);
   assert_int_equal(report.sent, 1);
   assert_int_equal(report.dropped, 1);
   assert_int_equal(world.store.sent.at(0), 1);
@@ -458,10 +492,42 @@ void outbox_sends_and_backs_off_when_smtp_fails(void**) {
   world.mailer.sent = 0;
   world.store.queue = {queued(world, 3, 3, true), queued(world, 4, 1, true)};
   report = {};
-  deliver_due_mail(world.settings, world.sealer, world.backends(), report, memory);
+  deliver_due_mail(world.settings, world.maker(), world.backends(), report, memory);
   assert_int_equal(report.retrying, 2);
   assert_int_equal(world.store.failures.at(0).second->count(), 4000);  // third attempt: 4s
   assert_int_equal(world.store.failures.at(1).second->count(), 1000);
+}
+
+// The queued order is rendered when sent, with its location's templates and settings.
+void a_queued_order_is_rendered_when_sent(void**) {
+  World world;
+  world.store.queue = {queued(world, 1, 1, true)};
+  DeliveryReport report;
+  OutboxMemory memory;
+  deliver_due_mail(world.settings, world.maker(), world.backends(), report, memory);
+  assert_int_equal(report.sent, 1);
+  const MailMessage& mail = world.mailer.mails.at(0);
+  assert_string_equal(mail.to.c_str(), "jane@example.com");
+  assert_string_equal(mail.subject.c_str(), world.settings.subject.c_str());
+  assert_string_equal(mail.from.c_str(), world.settings.email_from.c_str());
+  assert_non_null(strstr(mail.text.c_str(), kLink));
+  assert_non_null(strstr(mail.html.c_str(), kLink));
+}
+
+// An order naming templates this host's configuration does not load is left for a host that
+// does, like mail sealed under another secret.
+void mail_with_templates_elsewhere_is_left_for_another_host(void**) {
+  World world;
+  MailOrder order = link_mail_order(world.settings, "jane@example.com", kLink);
+  order.templates_dir = "/etc/nginx/other-site-templates";
+  world.store.queue = {{3, world.sealer.seal(serialize(order)), 1, true}};
+  DeliveryReport report;
+  OutboxMemory memory;
+  deliver_due_mail(world.settings, world.maker(), world.backends(), report, memory);
+  assert_int_equal(report.sent, 0);
+  assert_true(world.store.failures.empty());
+  assert_int_equal(world.store.released_mail.at(0), 3);
+  assert_non_null(strstr(report.log.at(0).text.c_str(), "templates folder"));
 }
 
 // SMTP accepted, then recording it failed: the next run records it first and never resends it.
@@ -471,13 +537,13 @@ void a_sent_mail_is_recorded_later_not_sent_again(void**) {
   world.store.recording_fails = true;
   OutboxMemory memory;
   DeliveryReport report =
-      run_background_work(world.settings, world.sealer, world.backends(), false, memory);
+      run_background_work(world.settings, world.maker(), world.backends(), false, memory);
   assert_true(report.failure.has_value());
   assert_int_equal(world.mailer.sent, 1);  // the batch stopped at the failure
   assert_int_equal(memory.unrecorded.size(), 1);
 
   world.store.recording_fails = false;
-  report = run_background_work(world.settings, world.sealer, world.backends(), false, memory);
+  report = run_background_work(world.settings, world.maker(), world.backends(), false, memory);
   assert_false(report.failure.has_value());
   assert_int_equal(world.mailer.sent, 1);  // recorded, not sent again
   assert_int_equal(world.store.sent.at(0), 7);
@@ -489,11 +555,12 @@ void mail_sealed_elsewhere_is_left_for_another_host(void**) {
   World world;
   const Sealer other{"another host's secret, at least 32 chars long"};
   QueuedMail foreign = queued(world, 5, 1, true);
-  foreign.sealed_mail = other.seal(serialize({"jane@example.com", "a@b.co", "s", "t", "h"}));
+  foreign.sealed_mail =
+      other.seal(serialize(link_mail_order(world.settings, "jane@example.com", kLink)));
   world.store.queue = {foreign, queued(world, 6, 1, true)};
   OutboxMemory memory;
   DeliveryReport report;
-  deliver_due_mail(world.settings, world.sealer, world.backends(), report, memory);
+  deliver_due_mail(world.settings, world.maker(), world.backends(), report, memory);
   assert_int_equal(report.sent, 1);
   assert_int_equal(report.dropped, 0);
   assert_true(world.store.failures.empty());  // nothing recorded against the link
@@ -502,7 +569,7 @@ void mail_sealed_elsewhere_is_left_for_another_host(void**) {
   assert_non_null(strstr(report.log.at(0).text.c_str(), "left for a host that does"));
 
   report = {};
-  deliver_due_mail(world.settings, world.sealer, world.backends(), report, memory);
+  deliver_due_mail(world.settings, world.maker(), world.backends(), report, memory);
   assert_int_equal(world.store.passed_over.size(), 1);
   assert_int_equal(world.store.passed_over.at(0), 5);
 }
@@ -678,7 +745,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(every_address_gets_the_same_answer_and_one_stored_request),
       cmocka_unit_test(processing_logs_each_outcome),
       cmocka_unit_test(email_over_its_limit_is_recorded_as_such),
-      cmocka_unit_test(mail_sealed_before_deflating_still_opens),
+      cmocka_unit_test(mail_queued_by_earlier_versions_still_goes_out),
       cmocka_unit_test(only_the_hash_is_stored_and_the_mail_is_sealed),
       cmocka_unit_test(a_failed_backend_is_a_value_naming_backend_and_step),
       cmocka_unit_test(a_link_made_before_a_rotation_still_redeems),
@@ -691,6 +758,8 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(a_locked_licence_or_a_suspended_user_is_named_and_spends_nothing),
       cmocka_unit_test(unknown_links_count_as_failures_and_limits_answer_429),
       cmocka_unit_test(outbox_sends_and_backs_off_when_smtp_fails),
+      cmocka_unit_test(a_queued_order_is_rendered_when_sent),
+      cmocka_unit_test(mail_with_templates_elsewhere_is_left_for_another_host),
       cmocka_unit_test(a_sent_mail_is_recorded_later_not_sent_again),
       cmocka_unit_test(mail_sealed_elsewhere_is_left_for_another_host),
       cmocka_unit_test(mailgun_events_are_believed_only_signed_and_fresh),

@@ -22,28 +22,9 @@ const unsigned char* bytes(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
 }
 
-// A mail is a few KB: a 4 KB window and small hash tables compress it as well as zlib's
-// defaults, without preparing (and zeroing) 256 KB of state for every request.
-std::string deflated(std::string_view text) {
-  z_stream stream{};
-  if (deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, /*windowBits=*/12, /*memLevel=*/5,
-                   Z_DEFAULT_STRATEGY) != Z_OK) {
-    throw std::runtime_error("deflate failed");
-  }
-  std::string out(deflateBound(&stream, text.size()), '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  stream.avail_in = static_cast<uInt>(text.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  const int status = deflate(&stream, Z_FINISH);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  if (status != Z_STREAM_END) throw std::runtime_error("deflate failed");
-  return out;
-}
-
-// Mail sealed before it was deflated is JSON (it starts with '{'); a zlib stream starts with its
-// header byte (0x48 for a 4 KB window, 0x78 for 32 KB), never '{'.
+// What is sealed now, a mail order, is JSON (it starts with '{'), as was mail sealed by the
+// first versions; versions that sealed the rendered mail deflated it first, and a zlib stream
+// starts with its header byte (0x48 for a 4 KB window, 0x78 for 32 KB), never '{'.
 std::optional<std::string> inflated(std::string text) {
   if (text.empty() || text.front() == '{') return text;
   std::string out;
@@ -92,8 +73,7 @@ Sealer::Sealer(const std::vector<std::string_view>& secrets) {
   }
 }
 
-std::string Sealer::seal(std::string_view text) const {
-  const std::string plaintext = deflated(text);
+std::string Sealer::seal(std::string_view plaintext) const {
   std::string out(kNonceBytes + plaintext.size() + kTagBytes, '\0');
   auto* nonce = reinterpret_cast<unsigned char*>(out.data());
   if (RAND_bytes(nonce, kNonceBytes) != 1) throw std::runtime_error("RAND_bytes failed");

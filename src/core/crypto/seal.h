@@ -1,8 +1,7 @@
-// Queued mail holds the link, so it is stored sealed: deflated (zlib), then AES-256-GCM under a
-// key derived from the module's secret. The raw token never sits in a database column in the
-// clear. After a rotation, mail sealed under an older secret still opens. Deflating keeps a
-// rendered mail (a few KB of HTML) small enough that PostgreSQL stores it inline, without
-// trying to compress it or moving it out of line.
+// Queued mail holds the link, so its order is stored sealed: AES-256-GCM under a key derived
+// from the module's secret. The raw token never sits in a database column in the clear. After a
+// rotation, mail sealed under an older secret still opens, and so does mail that earlier
+// versions deflated (zlib) before sealing.
 #pragma once
 
 #include <optional>
@@ -17,7 +16,8 @@ class Sealer {
   // Seals under the first secret, opens under any.
   explicit Sealer(const std::vector<std::string_view>& secrets);
   explicit Sealer(std::string_view secret) : Sealer(std::vector<std::string_view>{secret}) {}
-  // base64 of nonce, ciphertext and tag.
+  // base64 of nonce, ciphertext and tag. The plaintext is a JSON object: open() tells it from
+  // the deflated mail of earlier versions by its '{'.
   std::string seal(std::string_view plaintext) const;
   // Nothing when the text was sealed under none of the secrets, or was altered.
   std::optional<std::string> open(std::string_view sealed) const;

@@ -55,12 +55,12 @@ Milliseconds mail_lease(const Settings& shared) {
   return std::max(kMailLease, shared.smtp_timeout + Milliseconds(5000));
 }
 
-DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer, Backends backends,
-                                   bool cleanup_due, OutboxMemory& memory) {
+DeliveryReport run_background_work(const Settings& shared, const MailMaker& maker,
+                                   Backends backends, bool cleanup_due, OutboxMemory& memory) {
   DeliveryReport report;
   try {
     process_link_requests(backends, report);
-    deliver_due_mail(shared, sealer, backends, report, memory);
+    deliver_due_mail(shared, maker, backends, report, memory);
     if (cleanup_due) backends.store.delete_old_rows(shared.audit_retention_days);
     metrics::set_outbox_depth(backends.store.outbox_depth());
   } catch (const BackendError& error) {
@@ -81,14 +81,14 @@ void process_link_requests(Backends backends, DeliveryReport& report) {
   }
 }
 
-void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
+void deliver_due_mail(const Settings& shared, const MailMaker& maker, Backends backends,
                       DeliveryReport& report, OutboxMemory& memory) {
   while (!memory.unrecorded.empty()) {
     backends.store.mail_sent(memory.unrecorded.back());
     memory.unrecorded.pop_back();
   }
   const auto now = std::chrono::steady_clock::now();
-  auto& passed_over = memory.sealed_elsewhere;
+  auto& passed_over = memory.passed_over;
   if (passed_over.size() > kMaxPassedOver) passed_over.clear();
   std::vector<int> skip;
   for (auto it = passed_over.begin(); it != passed_over.end();) {
@@ -111,16 +111,20 @@ void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends bac
       metrics::count(metrics::Mail::failed);
       continue;
     }
-    const auto mail = deserialize(sealer.open(queued.sealed_mail).value_or(""));
+    const auto opened = maker.sealer.open(queued.sealed_mail);
+    const auto mail = opened ? queued_mail(*opened, maker.templates) : std::nullopt;
     if (!mail) {
-      // Sealed under a secret this host lacks: a host that has it sends it.
+      // Another host (during a rotation or a rolling change of configuration) sends it.
       backends.store.release_mail(queued.link_id);
       passed_over.emplace(queued.link_id, now);
       report.log.push_back(
           {LogLine::Level::warn,
            "magic_link: mail for " + id_text(queued.link_id) +
-               " is sealed under a secret this host does not hold; left for a host that does "
-               "(during a rotation, list the new secret in magic_link_secret on every host)"});
+               (opened ? " uses a templates folder that no location of this host's "
+                         "configuration uses; left for a host that does"
+                       : " is sealed under a secret this host does not hold; left for a host "
+                         "that does (during a rotation, list the new secret in "
+                         "magic_link_secret on every host)")});
       continue;
     }
     if (!mail_down) {

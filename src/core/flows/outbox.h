@@ -11,6 +11,7 @@
 #include "core/flows/outcome.h"
 #include "core/crypto/seal.h"
 #include "core/config/settings.h"
+#include "core/render/templates.h"
 
 namespace magic_link {
 
@@ -29,15 +30,22 @@ struct OutboxMemory {
   // went away): recorded at the next run before anything else, while their lease still holds,
   // so no one sends them again.
   std::vector<int> unrecorded;
-  // Mail sealed under a secret this host does not hold (another host's, during a rotation):
-  // given back for the others and not leased here again for an hour, by when its link expired.
-  std::map<int, std::chrono::steady_clock::time_point> sealed_elsewhere;
+  // Mail this host cannot make: sealed under a secret it does not hold (another host's, during a
+  // rotation) or with templates its configuration does not load: given back for the others and
+  // not leased here again for an hour, by when its link expired.
+  std::map<int, std::chrono::steady_clock::time_point> passed_over;
+};
+
+// What turns an outbox entry into a mail: the secrets that open it, the templates that render it.
+struct MailMaker {
+  const Sealer& sealer;
+  const TemplateSets& templates;
 };
 
 // Everything after the answers, once: the accepted link requests, the due mail and, when
 // `cleanup_due`, old rows. A backend failure ends the run and is reported, not thrown.
-DeliveryReport run_background_work(const Settings& shared, const Sealer& sealer, Backends backends,
-                                   bool cleanup_due, OutboxMemory& memory);
+DeliveryReport run_background_work(const Settings& shared, const MailMaker& maker,
+                                   Backends backends, bool cleanup_due, OutboxMemory& memory);
 
 // Looks at the link requests accepted since the last run (see request_link): issues links and
 // queues their mail, or records why not, with a log line for each.
@@ -48,8 +56,8 @@ void process_link_requests(Backends backends, DeliveryReport& report);
 // expired, was used or was superseded meanwhile is not mailed. Every result lands in the link's
 // email_sent / email_error. The lease is short (mail_lease), so the mail of a host that died
 // goes out from another within it; a batch stops sending while another delivery timeout would
-// still fit in what is left of it. Mail this host cannot open is given back, never dropped.
-void deliver_due_mail(const Settings& shared, const Sealer& sealer, Backends backends,
+// still fit in what is left of it. Mail this host cannot make is given back, never dropped.
+void deliver_due_mail(const Settings& shared, const MailMaker& maker, Backends backends,
                       DeliveryReport& report, OutboxMemory& memory);
 
 // How long a batch of mail is leased: 20 s, or the delivery timeout (magic_link_smtp_timeout) and 5

@@ -125,8 +125,8 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
   return request;
 }
 
-Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
-                     const LinkRequest& request, Backends backends) try {
+Outcome request_link(const Settings& settings, const Sealer& sealer, const LinkRequest& request,
+                     Backends backends) try {
   // The owner's requests are counted apart (per address, not per network), so strangers
   // spending the address's allowance cannot lock its owner out.
   const bool owner = from_owner(settings, request, backends);
@@ -148,12 +148,10 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
     return refused;
   }
 
-  // The link, its mail and one durable write are made whatever the address turns out to be; who
-  // it belongs to is looked at after the answer (process_link_requests), so answer times say
-  // nothing about accounts.
+  // The link, its sealed mail order and one durable write are made whatever the address turns
+  // out to be; who it belongs to is looked at after the answer (process_link_requests), so
+  // answer times say nothing about accounts.
   const std::string token = new_token();
-  const MailMessage mail = compose_link_mail(settings, templates, request.email,
-                                             link_with_token(request.link_base, token));
   LinkRequestRecord record;
   record.email = request.email;
   record.client_ip = request.client.ip;
@@ -166,7 +164,8 @@ Outcome request_link(const Settings& settings, const Templates& templates, const
   record.allow_sso_users = settings.allow_sso_users;
   record.email_rate_limited = !verdict.email.allowed;
   record.after_login_url = request.after_login_url;
-  record.sealed_mail = sealer.seal(serialize(mail));
+  record.sealed_mail = sealer.seal(serialize(
+      link_mail_order(settings, request.email, link_with_token(request.link_base, token))));
   if (!request.binding_id.empty()) {
     record.device_hash = binding_hash(settings.secret, request.binding_id);
     record.device = coarse_fingerprint(request.client.user_agent, request.client.accept_language,

@@ -14,7 +14,6 @@
 #include "core/flows/outcome.h"
 #include "core/crypto/seal.h"
 #include "core/config/settings.h"
-#include "core/render/templates.h"
 
 namespace magic_link {
 
@@ -47,10 +46,11 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
                                                      std::string_view body, Client client,
                                                      RequestSource source);
 
-// Rate limits, link, audit row and queued mail. Runs on a pool thread; the answer is the same
-// for every well-formed email whatever happened, and takes the same work to produce.
-Outcome request_link(const Settings& settings, const Templates& templates, const Sealer& sealer,
-                     const LinkRequest& request, Backends backends);
+// Rate limits and the accepted request (its link's hash and sealed mail order), stored before
+// the answer. Runs on a pool thread; the answer is the same for every well-formed email whatever
+// happened, and takes the same work to produce.
+Outcome request_link(const Settings& settings, const Sealer& sealer, const LinkRequest& request,
+                     Backends backends);
 
 // The waiting page a bound browser polls after asking from `action`, until `deadline`.
 std::string waiting_path(std::string_view action, std::time_t deadline);

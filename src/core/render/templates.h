@@ -29,4 +29,7 @@ class Templates {
   uint64_t id_ = 0;  // names this set in each thread's parsed copies
 };
 
+// The template sets a configuration loaded, by folder: how queued mail finds its location's.
+using TemplateSets = std::map<std::string, const Templates*, std::less<>>;
+
 }  // namespace magic_link
