@@ -1,7 +1,9 @@
 #include "nginx/offload.h"
 
 #include <memory>
+#include <vector>
 
+#include "core/adapters/pooled_backends.h"
 #include "nginx/background.h"
 #include "nginx/config.h"
 #include "nginx/logging.h"
@@ -33,27 +35,31 @@ void run_job(void* data, ngx_log_t*) noexcept {
   }
 }
 
+// Holds `r` while a pool thread works for it: like nginx's own thread tasks, the request may
+// not be freed meanwhile.
+void hold(ngx_http_request_t* r) {
+  r->main->blocked++;
+  r->aio = 1;
+}
+
 // Back on the event loop, finished the way nginx finishes its own thread tasks
 // (ngx_http_copy_thread_event_handler): the request's log context set, the block released, and
 // no answer for a request that was terminated meanwhile (nginx waited for the task to end it).
-void job_done(ngx_event_t* event) noexcept {
-  std::unique_ptr<Job> job(job_of(static_cast<ngx_thread_task_t*>(event->data)->ctx));
-  ngx_http_request_t* r = job->request;
+void answer(ngx_http_request_t* r, const Outcome& outcome, const std::string& internal_error) {
   ngx_connection_t* connection = r->connection;
   ngx_http_set_log_request(connection->log, r);
   r->main->blocked--;
   r->aio = 0;
-  if (job->outcome.work_queued) wake_background();
+  if (outcome.work_queued) wake_background();
 
   ngx_int_t rc = NGX_ERROR;
   if (!r->done && !connection->error) {
     try {
-      if (job->internal_error.empty()) {
-        rc = respond(r, job->outcome);
+      if (internal_error.empty()) {
+        rc = respond(r, outcome);
       } else {
         ngx_log_error(NGX_LOG_ERR, request_log(r), 0,
-                      "magic_link: request failed: internal error: %s",
-                      job->internal_error.c_str());
+                      "magic_link: request failed: internal error: %s", internal_error.c_str());
         rc = respond_unavailable(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
       }
     } catch (const std::exception& e) {
@@ -63,6 +69,73 @@ void job_done(ngx_event_t* event) noexcept {
   }
   ngx_http_finalize_request(r, rc);
   ngx_http_run_posted_requests(connection);
+}
+
+void job_done(ngx_event_t* event) noexcept {
+  std::unique_ptr<Job> job(job_of(static_cast<ngx_thread_task_t*>(event->data)->ctx));
+  answer(job->request, job->outcome, job->internal_error);
+}
+
+// Link requests read in one turn of the event loop, run as one pool task.
+struct LinkRequestBatch {
+  ngx_thread_task_t task{};
+  const MainConf* conf = nullptr;
+  std::vector<ngx_http_request_t*> requests;
+  std::vector<LinkRequestJob> jobs;
+  std::vector<std::function<Outcome(Outcome)>> finishes;
+  std::vector<Outcome> outcomes;
+  std::string internal_error;
+};
+
+std::unique_ptr<LinkRequestBatch> gathering;  // this turn's, until flush_link_requests
+ngx_event_t flush_event;
+
+void run_link_requests(void* data, ngx_log_t*) noexcept {
+  auto* batch = static_cast<LinkRequestBatch*>(data);
+  try {
+    batch->outcomes =
+        request_links(*batch->conf->sealer, batch->jobs, pooled_backends(*batch->conf->shared));
+    for (size_t i = 0; i < batch->outcomes.size(); ++i) {
+      if (batch->finishes[i]) batch->outcomes[i] = batch->finishes[i](std::move(batch->outcomes[i]));
+    }
+  } catch (const std::exception& e) {
+    batch->internal_error = e.what();
+  } catch (...) {
+    batch->internal_error = "unknown exception";
+  }
+  batch->outcomes.resize(batch->requests.size());
+}
+
+void link_requests_done(ngx_event_t* event) noexcept {
+  std::unique_ptr<LinkRequestBatch> batch(
+      static_cast<LinkRequestBatch*>(static_cast<ngx_thread_task_t*>(event->data)->ctx));
+  for (size_t i = 0; i < batch->requests.size(); ++i) {
+    answer(batch->requests[i], batch->outcomes[i], batch->internal_error);
+  }
+}
+
+// After the turn of the event loop that read them: this turn's link requests go to the pool.
+void flush_link_requests(ngx_event_t*) noexcept {
+  std::unique_ptr<LinkRequestBatch> batch = std::move(gathering);
+  if (!batch) return;
+  batch->task.ctx = batch.get();
+  batch->task.handler = run_link_requests;
+  batch->task.event.data = &batch->task;
+  batch->task.event.handler = link_requests_done;
+  batch->task.event.log = ngx_cycle->log;
+  if (ngx_thread_task_post(batch->conf->thread_pool, &batch->task) == NGX_OK) {
+    batch.release();  // owned by the task until link_requests_done
+    return;
+  }
+  for (ngx_http_request_t* r : batch->requests) {
+    ngx_log_error(NGX_LOG_ERR, request_log(r), 0,
+                  "magic_link: thread pool queue is full, answering 503");
+    r->main->blocked--;
+    r->aio = 0;
+    ngx_connection_t* connection = r->connection;
+    ngx_http_finalize_request(r, respond_unavailable(r, NGX_HTTP_SERVICE_UNAVAILABLE));
+    ngx_http_run_posted_requests(connection);
+  }
 }
 
 struct Step {
@@ -112,8 +185,7 @@ ngx_int_t offload_and_resume(ngx_http_request_t* r, std::function<void()> work,
   task->event.handler = step_done;
   if (ngx_thread_task_post(main_conf(r).thread_pool, task) != NGX_OK) return NGX_ERROR;
   step.release();  // owned by the task until step_done
-  r->main->blocked++;
-  r->aio = 1;
+  hold(r);
   return NGX_AGAIN;
 }
 
@@ -135,9 +207,22 @@ void offload(ngx_http_request_t* r, std::function<Outcome()> work) {
     return;
   }
   job.release();  // owned by the task until job_done
-  // Like nginx's own thread tasks: the request may not be freed while a thread uses its job.
-  r->main->blocked++;
-  r->aio = 1;
+  hold(r);
+}
+
+void offload_link_request(ngx_http_request_t* r, LinkRequestJob job,
+                          std::function<Outcome(Outcome)> finish) {
+  if (!gathering) {
+    gathering = std::make_unique<LinkRequestBatch>();
+    gathering->conf = &main_conf(r);
+    flush_event.handler = flush_link_requests;
+    flush_event.log = ngx_cycle->log;
+    ngx_post_event(&flush_event, &ngx_posted_events);
+  }
+  gathering->requests.push_back(r);
+  gathering->jobs.push_back(std::move(job));
+  gathering->finishes.push_back(std::move(finish));
+  hold(r);
 }
 
 }  // namespace magic_link::ngx

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "core/flows/outcome.h"
+#include "core/flows/request_link.h"
 #include "nginx/ngx.h"
 
 namespace magic_link::ngx {
@@ -13,6 +14,13 @@ namespace magic_link::ngx {
 // captured by value. The caller must hold a reference on `r->main` (reading the body does, else
 // count it) and return NGX_DONE. A full queue answers 503 at once.
 void offload(ngx_http_request_t* r, std::function<Outcome()> work);
+
+// Offloads a link request the same way, batched: the link requests read in one turn of the event
+// loop go to the pool as one task, so they share one Redis round trip and one transaction
+// (request_links). `finish`, when set, turns the outcome into the location's answer (a page) on
+// the pool thread. A full queue answers the batch 503 at once.
+void offload_link_request(ngx_http_request_t* r, LinkRequestJob job,
+                          std::function<Outcome(Outcome)> finish);
 
 // For a phase handler (the gate): posts `work` and returns NGX_AGAIN; when it is done, `done`
 // runs on the event loop and the request's phases run again from the same handler, which finds

@@ -176,7 +176,6 @@ ngx_int_t read_body(ngx_http_request_t* r) {
 void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::string& body,
                        bool as_page) {
   const LocationConf& lcf = location_conf(r);
-  const MainConf& mcf = main_conf(r);
   // A client already over its limit is refused from shared memory, without Redis; one that
   // sends cookies may be an address's owner, with an allowance of its own: asked as usual.
   if (r->headers_in.cookies.nelts == 0) {
@@ -204,18 +203,19 @@ void request_link_then(ngx_http_request_t* r, BodyFormat format, const std::stri
                            : answer));
     return;
   }
-  offload(r, [settings = lcf.settings, templates = lcf.templates, sealer = mcf.sealer,
-              shared = mcf.shared, request = std::get<LinkRequest>(std::move(input)), as_page,
-              action = std::string(view(r->uri))] {
-    Outcome outcome = request_link(*settings, *sealer, request, pooled_backends(*shared));
-    if (as_page && !outcome.failure) {
+  auto request = std::get<LinkRequest>(std::move(input));
+  std::function<Outcome(Outcome)> page;
+  if (as_page) {
+    page = [settings = lcf.settings, templates = lcf.templates, action = std::string(view(r->uri)),
+            bound = !request.binding_id.empty()](Outcome outcome) {
+      if (outcome.failure) return outcome;
       const std::time_t deadline = std::time(nullptr) + settings->expiration_minutes * 60;
-      outcome.response =
-          link_request_page(*settings, *templates, outcome.response, action,
-                            request.binding_id.empty() ? "" : waiting_path(action, deadline));
-    }
-    return outcome;
-  });
+      outcome.response = link_request_page(*settings, *templates, outcome.response, action,
+                                           bound ? waiting_path(action, deadline) : "");
+      return outcome;
+    };
+  }
+  offload_link_request(r, {lcf.settings, std::move(request)}, std::move(page));
 }
 
 void generate(ngx_http_request_t* r, BodyFormat format, const std::string& body) {

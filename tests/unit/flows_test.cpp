@@ -41,11 +41,17 @@ struct FakeLimiter : RateLimiter {
   LimitVerdict redemption_verdict;
   int failures_counted = 0;
   bool down = false;
-  LinkRequestVerdict count_link_request(std::string_view client, int, std::string_view email,
-                                        int) override {
+  int round_trips = 0;
+  std::vector<LinkRequestVerdict> count_link_requests(
+      const std::vector<LinkRequestLimits>& requests) override {
     if (down) throw BackendError(Backend::redis, "count_link_request", "no answer in time", true);
-    counted_keys = {std::string(client), std::string(email)};
-    return link_verdict;
+    ++round_trips;
+    std::vector<LinkRequestVerdict> verdicts;
+    for (const LinkRequestLimits& each : requests) {
+      counted_keys = {each.client_key, each.email_key};
+      verdicts.push_back(link_verdict);
+    }
+    return verdicts;
   }
   LimitVerdict check_redemptions(std::string_view, int) override { return redemption_verdict; }
   void count_failed_redemption(std::string_view) override { ++failures_counted; }
@@ -67,7 +73,13 @@ struct FakeStore : LinkStore {
   std::vector<std::pair<int, std::optional<Milliseconds>>> failures;
   std::vector<int> sent;
 
-  void enqueue_link_request(const LinkRequestRecord& r) override { requests.push_back(r); }
+  int transactions = 0;
+  bool enqueue_fails = false;
+  void enqueue_link_requests(const std::vector<LinkRequestRecord>& batch) override {
+    if (enqueue_fails) throw BackendError(Backend::postgres, "enqueue", "connection lost");
+    ++transactions;
+    requests.insert(requests.end(), batch.begin(), batch.end());
+  }
   std::vector<RequestOutcome> process_link_requests(int) override { return std::move(outcomes); }
   std::vector<int> passed_over, released_mail;
   std::vector<QueuedMail> claim_due_mail(int, Milliseconds, const std::vector<int>& skip) override {
@@ -162,7 +174,7 @@ struct World {
     request.client = std::move(client);
     request.after_login_url = settings.after_login_url;
     if (request.client.binding) request.binding_id = request.client.binding->id;
-    return request_link(settings, sealer, request, backends());
+    return request_links(sealer, {{&settings, std::move(request)}}, backends()).at(0);
   }
 };
 
@@ -204,6 +216,37 @@ void email_over_its_limit_is_recorded_as_such(void**) {
   world.limiter.link_verdict.email = {false, std::chrono::seconds(10)};
   world.request("jane@example.com");
   assert_true(world.store.requests.at(0).email_rate_limited);
+}
+
+// Requests that arrive together share one Redis round trip and one transaction; each gets its
+// own answer, and a failure of the store answers only the requests it would have stored.
+void a_batch_of_requests_shares_its_round_trips(void**) {
+  World world;
+  std::vector<LinkRequestJob> jobs;
+  for (const char* email : {"jane@example.com", "nobody@example.com", "joe@example.com"}) {
+    LinkRequest request;
+    request.email = email;
+    request.link_base = "https://cms.example.com/v";
+    request.client = test_client();
+    jobs.push_back({&world.settings, request});
+  }
+  std::vector<Outcome> outcomes = request_links(world.sealer, jobs, world.backends());
+  assert_int_equal(outcomes.size(), 3);
+  for (const Outcome& outcome : outcomes) assert_int_equal(outcome.response.status, 200);
+  assert_int_equal(world.limiter.round_trips, 1);
+  assert_int_equal(world.store.transactions, 1);
+  assert_int_equal(world.store.requests.size(), 3);
+  assert_string_equal(world.store.requests.at(1).email.c_str(), "nobody@example.com");
+  assert_true(world.store.requests.at(0).token_hash != world.store.requests.at(2).token_hash);
+
+  world.limiter.link_verdict.client = {false, std::chrono::seconds(60)};
+  world.store.enqueue_fails = true;
+  outcomes = request_links(world.sealer, jobs, world.backends());
+  for (const Outcome& outcome : outcomes) assert_int_equal(outcome.response.status, 429);
+
+  world.limiter.link_verdict.client = {true, std::chrono::seconds(0)};
+  outcomes = request_links(world.sealer, jobs, world.backends());
+  for (const Outcome& outcome : outcomes) assert_true(outcome.failure.has_value());
 }
 
 // What earlier versions sealed: `plaintext` under AES-256-GCM with a zero nonce.
@@ -745,6 +788,7 @@ GroupResult run_flows_tests() {
       cmocka_unit_test(every_address_gets_the_same_answer_and_one_stored_request),
       cmocka_unit_test(processing_logs_each_outcome),
       cmocka_unit_test(email_over_its_limit_is_recorded_as_such),
+      cmocka_unit_test(a_batch_of_requests_shares_its_round_trips),
       cmocka_unit_test(mail_queued_by_earlier_versions_still_goes_out),
       cmocka_unit_test(only_the_hash_is_stored_and_the_mail_is_sealed),
       cmocka_unit_test(a_failed_backend_is_a_value_naming_backend_and_step),

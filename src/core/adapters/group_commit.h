@@ -1,7 +1,7 @@
 // Group commit for one worker process: the pool threads that want to write at the same time
 // share one transaction, so one WAL flush answers them all. The first to arrive writes everything
 // waiting when it starts; those arriving meanwhile wait, and the first of them writes the next
-// batch. A lone request is written at once; nothing waits on a timer.
+// batch. A lone write is made at once; nothing waits on a timer.
 #pragma once
 
 #include <condition_variable>
@@ -17,9 +17,9 @@ class GroupCommit {
  public:
   using Write = std::function<void(const std::vector<const Item*>& batch)>;
 
-  // Returns once `item` is written (committed) with its batch; throws what writing it threw.
-  void write(const Item& item, const Write& write_batch) {
-    Slot slot{&item, false, nullptr};
+  // Returns once `items` are written (committed) with their batch; throws what writing it threw.
+  void write(const std::vector<Item>& items, const Write& write_batch) {
+    Slot slot{&items, false, nullptr};
     std::unique_lock<std::mutex> lock(mutex_);
     waiting_.push_back(&slot);
     while (!slot.done) {
@@ -33,9 +33,11 @@ class GroupCommit {
       lock.unlock();
       std::exception_ptr error;
       try {
-        std::vector<const Item*> items;
-        for (const Slot* each : batch) items.push_back(each->item);
-        write_batch(items);
+        std::vector<const Item*> all;
+        for (const Slot* each : batch) {
+          for (const Item& item : *each->items) all.push_back(&item);
+        }
+        write_batch(all);
       } catch (...) {
         error = std::current_exception();
       }
@@ -52,7 +54,7 @@ class GroupCommit {
 
  private:
   struct Slot {
-    const Item* item;
+    const std::vector<Item>* items;
     bool done = false;
     std::exception_ptr error;
   };

@@ -20,9 +20,9 @@ namespace {
 class PooledRateLimiter final : public RateLimiter {
  public:
   explicit PooledRateLimiter(ClientPool<RedisRateLimiter>& pool) : pool_(pool) {}
-  LinkRequestVerdict count_link_request(std::string_view client_key, int client_limit,
-                                        std::string_view email_key, int email_limit) override {
-    return pool_.borrow()->count_link_request(client_key, client_limit, email_key, email_limit);
+  std::vector<LinkRequestVerdict> count_link_requests(
+      const std::vector<LinkRequestLimits>& requests) override {
+    return pool_.borrow()->count_link_requests(requests);
   }
   LimitVerdict check_redemptions(std::string_view client_key, int limit) override {
     return pool_.borrow()->check_redemptions(client_key, limit);
@@ -41,9 +41,9 @@ class PooledRateLimiter final : public RateLimiter {
 class PooledLinkStore final : public LinkStore {
  public:
   explicit PooledLinkStore(ClientPool<PgLinkStore>& pool) : pool_(pool) {}
-  // Requests arriving together are stored in one transaction (one WAL flush for all).
-  void enqueue_link_request(const LinkRequestRecord& request) override {
-    accepted_.write(request, [this](const std::vector<const LinkRequestRecord*>& batch) {
+  // Batches arriving together are stored in one transaction (one WAL flush for all).
+  void enqueue_link_requests(const std::vector<LinkRequestRecord>& requests) override {
+    accepted_.write(requests, [this](const std::vector<const LinkRequestRecord*>& batch) {
       pool_.borrow()->enqueue_link_requests(batch);
     });
   }

@@ -23,7 +23,7 @@ constexpr std::string_view kInvalidBody = "The request body is not valid JSON";
 constexpr std::string_view kInvalidChallenge =
     "The code_challenge must be an S256 challenge (43 base64url characters)";
 
-Response accepted() {
+Response uniform_answer() {
   const nlohmann::ordered_json body = {{"success", true}, {"message", kAccepted}};
   return {200, "application/json", body.dump(), {}};
 }
@@ -125,32 +125,35 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
   return request;
 }
 
-Outcome request_link(const Settings& settings, const Sealer& sealer, const LinkRequest& request,
-                     Backends backends) try {
-  // The owner's requests are counted apart (per address, not per network), so strangers
-  // spending the address's allowance cannot lock its owner out.
-  const bool owner = from_owner(settings, request, backends);
-  const LinkRequestVerdict verdict = backends.limiter.count_link_request(
-      owner ? limit_key(settings, "owner-client", request.email)
-            : limit_key(settings, "client", request.client.ip),
-      settings.max_requests_per_ip_per_hour,
-      limit_key(settings, owner ? "owner" : "email", request.email),
-      settings.max_requests_per_email_per_hour);
-  if (!verdict.client.allowed) {
-    metrics::count(metrics::LinkRequest::client_limited);
-    Outcome refused{
-        json_too_many(verdict.client.retry_after.count()),
-        {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
-    if (!owner) {
-      refused.refused_client = refusal_key(settings, request.client.ip);
-      refused.refused_for = verdict.client.retry_after;
-    }
-    return refused;
-  }
+namespace {
 
-  // The link, its sealed mail order and one durable write are made whatever the address turns
-  // out to be; who it belongs to is looked at after the answer (process_link_requests), so
-  // answer times say nothing about accounts.
+// The owner's requests are counted apart (per address, not per network), so strangers spending
+// the address's allowance cannot lock its owner out.
+LinkRequestLimits limits_of(const Settings& settings, const LinkRequest& request, bool owner) {
+  return {owner ? limit_key(settings, "owner-client", request.email)
+                : limit_key(settings, "client", request.client.ip),
+          settings.max_requests_per_ip_per_hour,
+          limit_key(settings, owner ? "owner" : "email", request.email),
+          settings.max_requests_per_email_per_hour};
+}
+
+Outcome client_refused(const Settings& settings, const LinkRequest& request, bool owner,
+                       LimitVerdict verdict) {
+  metrics::count(metrics::LinkRequest::client_limited);
+  Outcome refused{json_too_many(verdict.retry_after.count()),
+                  {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
+  if (!owner) {
+    refused.refused_client = refusal_key(settings, request.client.ip);
+    refused.refused_for = verdict.retry_after;
+  }
+  return refused;
+}
+
+// The link, its sealed mail order and its row are made whatever the address turns out to be;
+// who it belongs to is looked at after the answer (process_link_requests), so answer times say
+// nothing about accounts.
+LinkRequestRecord record_of(const Settings& settings, const Sealer& sealer,
+                            const LinkRequest& request, bool email_allowed) {
   const std::string token = new_token();
   LinkRequestRecord record;
   record.email = request.email;
@@ -162,7 +165,7 @@ Outcome request_link(const Settings& settings, const Sealer& sealer, const LinkR
   record.disallowed_roles = settings.disallowed_roles;
   record.allow_admin = settings.allow_admin;
   record.allow_sso_users = settings.allow_sso_users;
-  record.email_rate_limited = !verdict.email.allowed;
+  record.email_rate_limited = !email_allowed;
   record.after_login_url = request.after_login_url;
   record.sealed_mail = sealer.seal(serialize(
       link_mail_order(settings, request.email, link_with_token(request.link_base, token))));
@@ -171,9 +174,11 @@ Outcome request_link(const Settings& settings, const Sealer& sealer, const LinkR
     record.device = coarse_fingerprint(request.client.user_agent, request.client.accept_language,
                                        request.client.ip);
   }
+  return record;
+}
 
-  backends.store.enqueue_link_request(record);
-  Response answer = accepted();
+Outcome accepted(const Settings& settings, const LinkRequest& request, bool owner) {
+  Response answer = uniform_answer();
   if (request.new_binding) {
     const std::string id = request.binding_id.empty() ? new_binding_id() : request.binding_id;
     answer.headers.emplace_back(
@@ -183,9 +188,43 @@ Outcome request_link(const Settings& settings, const Sealer& sealer, const LinkR
           {{LogLine::Level::info, std::string("magic_link: generate: request accepted") +
                                       (owner ? " (from the owner's browser)" : "")}},
           true};
-} catch (const BackendError& error) {
-  metrics::count(metrics::LinkRequest::unavailable);
-  return unavailable(error.failure(), "generate");
+}
+
+}  // namespace
+
+std::vector<Outcome> request_links(const Sealer& sealer, const std::vector<LinkRequestJob>& jobs,
+                                   Backends backends) {
+  std::vector<Outcome> outcomes(jobs.size());
+  std::vector<size_t> answered_by_failure;  // every job until the limits are known
+  for (size_t i = 0; i < jobs.size(); ++i) answered_by_failure.push_back(i);
+  try {
+    std::vector<bool> owners;
+    std::vector<LinkRequestLimits> limits;
+    for (const auto& [settings, request] : jobs) {
+      owners.push_back(from_owner(*settings, request, backends));
+      limits.push_back(limits_of(*settings, request, owners.back()));
+    }
+    const std::vector<LinkRequestVerdict> verdicts = backends.limiter.count_link_requests(limits);
+    answered_by_failure.clear();
+    std::vector<LinkRequestRecord> records;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const auto& [settings, request] = jobs[i];
+      if (!verdicts[i].client.allowed) {
+        outcomes[i] = client_refused(*settings, request, owners[i], verdicts[i].client);
+        continue;
+      }
+      records.push_back(record_of(*settings, sealer, request, verdicts[i].email.allowed));
+      outcomes[i] = accepted(*settings, request, owners[i]);
+      answered_by_failure.push_back(i);
+    }
+    if (!records.empty()) backends.store.enqueue_link_requests(records);
+  } catch (const BackendError& error) {
+    for (const size_t i : answered_by_failure) {
+      metrics::count(metrics::LinkRequest::unavailable);
+      outcomes[i] = unavailable(error.failure(), "generate");
+    }
+  }
+  return outcomes;
 }
 
 }  // namespace magic_link

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "core/crypto/binding.h"
 #include "core/flows/gate.h"
@@ -46,11 +47,18 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
                                                      std::string_view body, Client client,
                                                      RequestSource source);
 
-// Rate limits and the accepted request (its link's hash and sealed mail order), stored before
-// the answer. Runs on a pool thread; the answer is the same for every well-formed email whatever
-// happened, and takes the same work to produce.
-Outcome request_link(const Settings& settings, const Sealer& sealer, const LinkRequest& request,
-                     Backends backends);
+// One link request of a batch, with its location's settings.
+struct LinkRequestJob {
+  const Settings* settings;
+  LinkRequest request;
+};
+
+// Rate limits and the accepted requests (their links' hashes and sealed mail orders), stored
+// before the answers: one Redis round trip and one transaction for a batch of requests that
+// arrived together. Runs on a pool thread; outcome i answers job i. The answer is the same for
+// every well-formed email whatever happened, and takes the same work to produce.
+std::vector<Outcome> request_links(const Sealer& sealer, const std::vector<LinkRequestJob>& jobs,
+                                   Backends backends);
 
 // The waiting page a bound browser polls after asking from `action`, until `deadline`.
 std::string waiting_path(std::string_view action, std::time_t deadline);

@@ -154,9 +154,9 @@ class LinkStore {
  public:
   virtual ~LinkStore() = default;
 
-  // Stores an accepted request durably, the same single write whoever the address belongs to;
-  // process_link_requests looks at it right after, in the background.
-  virtual void enqueue_link_request(const LinkRequestRecord& request) = 0;
+  // Stores accepted requests durably, in one transaction, the same write whoever the addresses
+  // belong to; process_link_requests looks at them right after, in the background.
+  virtual void enqueue_link_requests(const std::vector<LinkRequestRecord>& requests) = 0;
   // Takes up to `limit` stored requests (each once, across workers and hosts) and records each
   // (every request leaves a row); for an active user with an allowed role who is within the
   // limit, issues the link: supersedes the email's earlier links and queues its mail, atomically.

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/config/settings.h"
 
@@ -20,13 +21,22 @@ struct LinkRequestVerdict {
   LimitVerdict email;  // not counted when the client was refused
 };
 
+// One link request's counters and their limits.
+struct LinkRequestLimits {
+  std::string client_key;
+  int client_limit = 0;
+  std::string email_key;
+  int email_limit = 0;
+};
+
 // Keys are opaque (hashed by the caller), so Redis never holds an address or an email.
 class RateLimiter {
  public:
   virtual ~RateLimiter() = default;
-  // Counts one link request against its client and, if the client is within its limit, its email.
-  virtual LinkRequestVerdict count_link_request(std::string_view client_key, int client_limit,
-                                                std::string_view email_key, int email_limit) = 0;
+  // Counts each link request against its client and, if the client is within its limit, its
+  // email, in order and in one round trip; verdict i answers request i.
+  virtual std::vector<LinkRequestVerdict> count_link_requests(
+      const std::vector<LinkRequestLimits>& requests) = 0;
   // Whether the client may try another redemption: failures so far are under the limit.
   virtual LimitVerdict check_redemptions(std::string_view client_key, int limit) = 0;
   virtual void count_failed_redemption(std::string_view client_key) = 0;

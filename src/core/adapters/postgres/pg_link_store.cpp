@@ -253,8 +253,10 @@ PgConnection& PgLinkStore::ready() {
   return connection_;
 }
 
-void PgLinkStore::enqueue_link_request(const LinkRequestRecord& request) {
-  enqueue_link_requests({&request});
+void PgLinkStore::enqueue_link_requests(const std::vector<LinkRequestRecord>& requests) {
+  std::vector<const LinkRequestRecord*> each;
+  for (const LinkRequestRecord& request : requests) each.push_back(&request);
+  enqueue_link_requests(each);
 }
 
 void PgLinkStore::enqueue_link_requests(const std::vector<const LinkRequestRecord*>& requests) {

@@ -13,7 +13,7 @@ class PgLinkStore final : public LinkStore {
   // magic_link_user_email_index) when the database has none.
   PgLinkStore(std::string conninfo, Milliseconds timeout, bool index_user_emails);
 
-  void enqueue_link_request(const LinkRequestRecord& request) override;
+  void enqueue_link_requests(const std::vector<LinkRequestRecord>& requests) override;
   // Several accepted requests in one statement and one transaction (group commit).
   void enqueue_link_requests(const std::vector<const LinkRequestRecord*>& requests);
   std::vector<RequestOutcome> process_link_requests(int limit) override;

@@ -29,15 +29,25 @@ local function hit(key, window)
 end
 )lua";
 
-// KEYS: client, email. ARGV: client limit, email limit, window.
-// A refused client does not spend the email's allowance, so a flood from one address cannot
-// lock a user out.
+// KEYS: client and email of each request. ARGV: window, then client limit and email limit of
+// each. Per request: client allowed, its ttl, email allowed, its ttl. A refused client does not
+// spend the email's allowance, so a flood from one address cannot lock a user out.
 const std::string kLinkRequestScript = std::string(kHit) + R"lua(
-local window = tonumber(ARGV[3])
-local client_count, client_ttl = hit(KEYS[1], window)
-if client_count > tonumber(ARGV[1]) then return {0, client_ttl, 1, 0} end
-local email_count, email_ttl = hit(KEYS[2], window)
-return {1, client_ttl, email_count <= tonumber(ARGV[2]) and 1 or 0, email_ttl}
+local window = tonumber(ARGV[1])
+local verdicts = {}
+for i = 1, #KEYS / 2 do
+  local client_count, client_ttl = hit(KEYS[2 * i - 1], window)
+  if client_count > tonumber(ARGV[2 * i]) then
+    table.insert(verdicts, 0); table.insert(verdicts, client_ttl)
+    table.insert(verdicts, 1); table.insert(verdicts, 0)
+  else
+    local email_count, email_ttl = hit(KEYS[2 * i], window)
+    table.insert(verdicts, 1); table.insert(verdicts, client_ttl)
+    table.insert(verdicts, email_count <= tonumber(ARGV[2 * i + 1]) and 1 or 0)
+    table.insert(verdicts, email_ttl)
+  end
+end
+return verdicts
 )lua";
 
 // KEYS: client. ARGV: limit. Reads without counting: only failures count.
@@ -183,16 +193,22 @@ RedisRateLimiter::Reply RedisRateLimiter::script(const char* step, const std::st
   throw BackendError(Backend::redis, step, "script could not be loaded");
 }
 
-LinkRequestVerdict RedisRateLimiter::count_link_request(std::string_view client_key,
-                                                        int client_limit,
-                                                        std::string_view email_key,
-                                                        int email_limit) {
-  const Reply reply = script(
-      "count_link_request", kLinkRequestSha, kLinkRequestScript,
-      {std::string(client_key), std::string(email_key)},
-      {std::to_string(client_limit), std::to_string(email_limit), std::to_string(kWindowSeconds)});
-  if (reply.numbers.size() != 4) throw unexpected_reply("count_link_request");
-  return {verdict(reply.numbers[0], reply.numbers[1]), verdict(reply.numbers[2], reply.numbers[3])};
+std::vector<LinkRequestVerdict> RedisRateLimiter::count_link_requests(
+    const std::vector<LinkRequestLimits>& requests) {
+  std::vector<std::string> keys, args = {std::to_string(kWindowSeconds)};
+  for (const LinkRequestLimits& each : requests) {
+    keys.insert(keys.end(), {each.client_key, each.email_key});
+    args.insert(args.end(), {std::to_string(each.client_limit), std::to_string(each.email_limit)});
+  }
+  const Reply reply =
+      script("count_link_request", kLinkRequestSha, kLinkRequestScript, keys, args);
+  if (reply.numbers.size() != 4 * requests.size()) throw unexpected_reply("count_link_request");
+  std::vector<LinkRequestVerdict> verdicts;
+  for (size_t i = 0; i < reply.numbers.size(); i += 4) {
+    verdicts.push_back({verdict(reply.numbers[i], reply.numbers[i + 1]),
+                        verdict(reply.numbers[i + 2], reply.numbers[i + 3])});
+  }
+  return verdicts;
 }
 
 LimitVerdict RedisRateLimiter::check_redemptions(std::string_view client_key, int limit) {

@@ -18,8 +18,8 @@ class RedisRateLimiter final : public RateLimiter {
   RedisRateLimiter(RedisAddress address, Milliseconds timeout);
   ~RedisRateLimiter() override;
 
-  LinkRequestVerdict count_link_request(std::string_view client_key, int client_limit,
-                                        std::string_view email_key, int email_limit) override;
+  std::vector<LinkRequestVerdict> count_link_requests(
+      const std::vector<LinkRequestLimits>& requests) override;
   LimitVerdict check_redemptions(std::string_view client_key, int limit) override;
   void count_failed_redemption(std::string_view client_key) override;
   bool first_use(std::string_view key, std::chrono::seconds remember) override;
