@@ -96,7 +96,8 @@ void run_link_requests(void* data, ngx_log_t*) noexcept {
     batch->outcomes =
         request_links(*batch->conf->sealer, batch->jobs, pooled_backends(*batch->conf->shared));
     for (size_t i = 0; i < batch->outcomes.size(); ++i) {
-      if (batch->finishes[i]) batch->outcomes[i] = batch->finishes[i](std::move(batch->outcomes[i]));
+      if (batch->finishes[i])
+        batch->outcomes[i] = batch->finishes[i](std::move(batch->outcomes[i]));
     }
   } catch (const std::exception& e) {
     batch->internal_error = e.what();

@@ -5,7 +5,7 @@
 
 int main() {
   const GroupResult groups[] = {run_settings_tests(), run_url_tests(), run_link_input_tests(),
-                                run_flows_tests()};
+                                run_flows_tests(), run_pools_tests()};
   int run = 0;
   int failed = 0;
   for (const auto& group : groups) {

@@ -33,3 +33,4 @@ GroupResult run_settings_tests();
 GroupResult run_url_tests();
 GroupResult run_link_input_tests();
 GroupResult run_flows_tests();
+GroupResult run_pools_tests();

@@ -140,8 +140,9 @@ LinkRequestLimits limits_of(const Settings& settings, const LinkRequest& request
 Outcome client_refused(const Settings& settings, const LinkRequest& request, bool owner,
                        LimitVerdict verdict) {
   metrics::count(metrics::LinkRequest::client_limited);
-  Outcome refused{json_too_many(verdict.retry_after.count()),
-                  {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
+  Outcome refused{
+      json_too_many(verdict.retry_after.count()),
+      {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
   if (!owner) {
     refused.refused_client = refusal_key(settings, request.client.ip);
     refused.refused_for = verdict.retry_after;

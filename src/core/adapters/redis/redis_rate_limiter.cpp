@@ -200,8 +200,7 @@ std::vector<LinkRequestVerdict> RedisRateLimiter::count_link_requests(
     keys.insert(keys.end(), {each.client_key, each.email_key});
     args.insert(args.end(), {std::to_string(each.client_limit), std::to_string(each.email_limit)});
   }
-  const Reply reply =
-      script("count_link_request", kLinkRequestSha, kLinkRequestScript, keys, args);
+  const Reply reply = script("count_link_request", kLinkRequestSha, kLinkRequestScript, keys, args);
   if (reply.numbers.size() != 4 * requests.size()) throw unexpected_reply("count_link_request");
   std::vector<LinkRequestVerdict> verdicts;
   for (size_t i = 0; i < reply.numbers.size(); i += 4) {
