@@ -76,14 +76,18 @@ void job_done(ngx_event_t* event) noexcept {
   answer(job->request, job->outcome, job->internal_error);
 }
 
+struct GatheredLinkRequest {
+  ngx_http_request_t* request;
+  LinkRequestJob job;
+  std::function<Outcome(Outcome)> finish;
+  Outcome outcome;
+};
+
 // Link requests read in one turn of the event loop, run as one pool task.
 struct LinkRequestBatch {
   ngx_thread_task_t task{};
   const MainConf* conf = nullptr;
-  std::vector<ngx_http_request_t*> requests;
-  std::vector<LinkRequestJob> jobs;
-  std::vector<std::function<Outcome(Outcome)>> finishes;
-  std::vector<Outcome> outcomes;
+  std::vector<GatheredLinkRequest> requests;
   std::string internal_error;
 };
 
@@ -93,25 +97,26 @@ ngx_event_t flush_event;
 void run_link_requests(void* data, ngx_log_t*) noexcept {
   auto* batch = static_cast<LinkRequestBatch*>(data);
   try {
-    batch->outcomes =
-        request_links(*batch->conf->sealer, batch->jobs, pooled_backends(*batch->conf->shared));
-    for (size_t i = 0; i < batch->outcomes.size(); ++i) {
-      if (batch->finishes[i])
-        batch->outcomes[i] = batch->finishes[i](std::move(batch->outcomes[i]));
+    std::vector<LinkRequestJob> jobs;
+    for (GatheredLinkRequest& each : batch->requests) jobs.push_back(std::move(each.job));
+    std::vector<Outcome> outcomes =
+        request_links(*batch->conf->sealer, jobs, pooled_backends(*batch->conf->shared));
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      GatheredLinkRequest& each = batch->requests[i];
+      each.outcome = each.finish ? each.finish(std::move(outcomes[i])) : std::move(outcomes[i]);
     }
   } catch (const std::exception& e) {
     batch->internal_error = e.what();
   } catch (...) {
     batch->internal_error = "unknown exception";
   }
-  batch->outcomes.resize(batch->requests.size());
 }
 
 void link_requests_done(ngx_event_t* event) noexcept {
   std::unique_ptr<LinkRequestBatch> batch(
       static_cast<LinkRequestBatch*>(static_cast<ngx_thread_task_t*>(event->data)->ctx));
-  for (size_t i = 0; i < batch->requests.size(); ++i) {
-    answer(batch->requests[i], batch->outcomes[i], batch->internal_error);
+  for (const GatheredLinkRequest& each : batch->requests) {
+    answer(each.request, each.outcome, batch->internal_error);
   }
 }
 
@@ -128,13 +133,16 @@ void flush_link_requests(ngx_event_t*) noexcept {
     batch.release();  // owned by the task until link_requests_done
     return;
   }
-  for (ngx_http_request_t* r : batch->requests) {
+  for (const GatheredLinkRequest& each : batch->requests) {
+    ngx_http_request_t* r = each.request;
+    ngx_connection_t* connection = r->connection;
     ngx_log_error(NGX_LOG_ERR, request_log(r), 0,
                   "magic_link: thread pool queue is full, answering 503");
     r->main->blocked--;
     r->aio = 0;
-    ngx_connection_t* connection = r->connection;
-    ngx_http_finalize_request(r, respond_unavailable(r, NGX_HTTP_SERVICE_UNAVAILABLE));
+    const bool gone = r->done || connection->error;
+    ngx_http_finalize_request(
+        r, gone ? NGX_ERROR : respond_unavailable(r, NGX_HTTP_SERVICE_UNAVAILABLE));
     ngx_http_run_posted_requests(connection);
   }
 }
@@ -220,9 +228,7 @@ void offload_link_request(ngx_http_request_t* r, LinkRequestJob job,
     flush_event.log = ngx_cycle->log;
     ngx_post_event(&flush_event, &ngx_posted_events);
   }
-  gathering->requests.push_back(r);
-  gathering->jobs.push_back(std::move(job));
-  gathering->finishes.push_back(std::move(finish));
+  gathering->requests.push_back({r, std::move(job), std::move(finish), {}});
   hold(r);
 }
 
