@@ -92,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (found == env.end()) return std::nullopt;
     return found->second;
   };
-  check_resolved(
-      magic_link::resolve_settings(magic_link::DirectiveValues{}, from_env, "/usr/share/templates"));
+  check_resolved(magic_link::resolve_settings(magic_link::DirectiveValues{}, from_env,
+                                              "/usr/share/templates"));
   return 0;
 }

@@ -42,8 +42,8 @@ const magic_link::Settings& settings() {
       std::abort();
     }
     magic_link::Settings settings = *resolved.settings;
-    settings.module_locations = {{"/magic-link-api/", false}, {"/magic-link-ui", false},
-                                 {"/exact", true}};
+    settings.module_locations = {
+        {"/magic-link-api/", false}, {"/magic-link-ui", false}, {"/exact", true}};
     return settings;
   }();
   return built;
@@ -74,8 +74,7 @@ std::string browser_path(std::string_view path) {
   for (size_t i = 0; i < segments.size(); ++i) {
     const std::string& s = segments[i];
     const bool last = i + 1 == segments.size();
-    if (s == ".." || lower_equal(s, ".%2e") || lower_equal(s, "%2e.") ||
-        lower_equal(s, "%2e%2e")) {
+    if (s == ".." || lower_equal(s, ".%2e") || lower_equal(s, "%2e.") || lower_equal(s, "%2e%2e")) {
       if (!out.empty()) out.pop_back();
       if (last) out.emplace_back();
     } else if (s == "." || lower_equal(s, "%2e")) {
