@@ -4,6 +4,7 @@
 -- migration. A function whose result type changes is dropped first.
 DROP FUNCTION IF EXISTS extension_magic_link_preview(text);
 DROP FUNCTION IF EXISTS extension_magic_link_issue(extension_magic_link_pending);
+DROP FUNCTION IF EXISTS extension_magic_link_second_factor(uuid, text, uuid);
 
 -- A role and its ancestors: Directus 11 nests roles (directus_roles.parent), Directus 10 not.
 CREATE OR REPLACE FUNCTION extension_magic_link_role_chain(p_role uuid)
@@ -174,15 +175,11 @@ END
 $fn$;
 
 -- Whether the user of a link must give a one-time password ('otp'), must first set up 2FA in
--- Directus ('setup'), or neither ('').
-CREATE OR REPLACE FUNCTION extension_magic_link_second_factor(p_user uuid, p_tfa_secret text,
-                                                              p_role uuid)
-RETURNS text LANGUAGE sql STABLE AS $fn$
-  SELECT CASE
-    WHEN p_tfa_secret IS NOT NULL THEN 'otp'
-    WHEN (extension_magic_link_access(p_user, extension_magic_link_role_chain(p_role))).enforce_tfa
-      THEN 'setup'
-    ELSE '' END
+-- Directus ('setup'), or neither (''), from their 2FA secret and their access' enforce_tfa.
+CREATE OR REPLACE FUNCTION extension_magic_link_second_factor(p_tfa_secret text,
+                                                              p_enforce_tfa boolean)
+RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE WHEN p_tfa_secret IS NOT NULL THEN 'otp' WHEN p_enforce_tfa THEN 'setup' ELSE '' END
 $fn$;
 
 -- One round trip per redemption: find the link, check its user again, then (p_action)
@@ -207,6 +204,7 @@ DECLARE
   link record;
   person record;
   chain uuid[];
+  access record;
   second_factor text;
   result text;
 BEGIN
@@ -231,8 +229,9 @@ BEGIN
     FROM directus_users AS u WHERE u.id = link.user_id;
   IF person.id IS NULL OR person.status <> 'active' THEN RETURN; END IF;
   chain := extension_magic_link_role_chain(person.role);
+  access := extension_magic_link_access(person.id, chain);
   IF NOT extension_magic_link_role_allowed(chain, p_allowed_roles, p_disallowed_roles)
-     OR ((extension_magic_link_access(person.id, chain)).admin AND NOT p_allow_admin) THEN
+     OR (access.admin AND NOT p_allow_admin) THEN
     RETURN;
   END IF;
   IF p_action = 'same_device' AND link.device_hash IS NOT NULL
@@ -242,7 +241,7 @@ BEGIN
     RETURN;  -- nothing waits for an unbound link
   ELSE
     second_factor := CASE WHEN p_action = 'approved' THEN '' ELSE
-      extension_magic_link_second_factor(person.id, person.tfa_secret, person.role) END;
+      extension_magic_link_second_factor(person.tfa_secret, access.enforce_tfa) END;
     IF second_factor = 'otp' AND p_tfa_secret_sha256 IS NOT DISTINCT FROM
                                  encode(sha256(convert_to(person.tfa_secret, 'UTF8')), 'hex') THEN
       second_factor := '';
@@ -278,7 +277,9 @@ RETURNS TABLE (email text, minutes_left integer, second_factor text, device_hash
 LANGUAGE sql STABLE AS $fn$
   SELECT l.email::text,
          ceil(extract(epoch FROM l.expires_at - (now() AT TIME ZONE 'utc')) / 60)::integer,
-         coalesce(extension_magic_link_second_factor(u.id, u.tfa_secret, u.role), ''),
+         CASE WHEN u.id IS NULL THEN '' ELSE extension_magic_link_second_factor(u.tfa_secret,
+           (extension_magic_link_access(u.id, extension_magic_link_role_chain(u.role))).enforce_tfa)
+         END,
          coalesce(l.device_hash, '')::text,
          floor(extract(epoch FROM (now() AT TIME ZONE 'utc') - l.created_at) / 60)::integer,
          coalesce(l.device_browser, '')::text, coalesce(l.device_os, '')::text,
