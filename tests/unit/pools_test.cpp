@@ -1,8 +1,7 @@
-// The per-worker pools behind the ports: clients handed out in turn, writes grouped.
+// The per-worker pools behind the ports: clients bounded, writes grouped.
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -16,38 +15,6 @@ using namespace magic_link;
 using namespace std::chrono_literals;
 
 struct Client {};
-
-// Tasks waiting for the one client get it in the order they asked, and one that asks later
-// (here the task that just gave it back) does not take it first: a redemption waiting for
-// Directus waits its turn, no longer.
-void waiting_tasks_are_served_in_arrival_order(void**) {
-  ClientPool<Client> pool(
-      Backend::directus, [] { return std::make_unique<Client>(); }, 1, 5s);
-  std::mutex order_mutex;
-  std::vector<int> order;
-  const auto served = [&](int task) {
-    std::lock_guard<std::mutex> lock(order_mutex);
-    order.push_back(task);
-  };
-  std::vector<std::thread> waiting;
-  {
-    auto held = pool.borrow();
-    for (int task = 0; task < 6; ++task) {
-      waiting.emplace_back([&, task] {
-        auto lease = pool.borrow();
-        served(task);
-      });
-      std::this_thread::sleep_for(20ms);  // each is waiting before the next asks
-    }
-  }
-  {
-    auto again = pool.borrow();  // asked right after giving it back
-    served(6);
-  }
-  for (auto& thread : waiting) thread.join();
-  assert_int_equal(order.size(), 7);
-  for (int task = 0; task < 7; ++task) assert_int_equal(order[task], task);
-}
 
 // A task that waited longer than the pool's wait fails fast and leaves the line.
 void a_task_waits_at_most_the_wait_then_fails(void**) {
@@ -99,7 +66,6 @@ void writes_arriving_together_share_a_batch(void**) {
 
 GroupResult run_pools_tests() {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(waiting_tasks_are_served_in_arrival_order),
       cmocka_unit_test(a_task_waits_at_most_the_wait_then_fails),
       cmocka_unit_test(writes_arriving_together_share_a_batch),
   };

@@ -1,15 +1,10 @@
 // A bounded pool of one backend's clients (connections) for one worker process: at most `max`
 // exist, a task borrows one per call, and clients left unused for a while are closed, so the
-// database Directus shares sees few connections and an idle worker holds none. Tasks that wait
-// are served in arrival order, so under load (redemptions queueing for Directus) no request
-// waits for more than its turn.
+// database Directus shares sees few connections and an idle worker holds none.
 #pragma once
 
-#include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -50,18 +45,11 @@ class ClientPool {
     Clock::time_point since_;
   };
 
-  // An idle client, else a new one while fewer than `max` exist; else waits its turn, up to
-  // `wait`, for one to come back, then fails fast (BackendError, step "pool").
+  // An idle client, else a new one while fewer than `max` exist; else waits up to `wait` for
+  // one to come back, then fails fast (BackendError, step "pool").
   Lease borrow() {
     std::unique_lock<std::mutex> lock(mutex_);
-    const std::uint64_t ticket = next_ticket_++;
-    waiting_.push_back(ticket);
-    const bool served = returned_.wait_for(lock, wait_, [&] {
-      return waiting_.front() == ticket && (!idle_.empty() || open_ < max_);
-    });
-    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), ticket));
-    if (!waiting_.empty()) returned_.notify_all();  // the next in line may be served now
-    if (!served) {
+    if (!returned_.wait_for(lock, wait_, [this] { return !idle_.empty() || open_ < max_; })) {
       throw BackendError(backend_, "pool",
                          "all " + std::to_string(max_) + " connections of this worker are busy");
     }
@@ -118,7 +106,7 @@ class ClientPool {
       std::lock_guard<std::mutex> lock(mutex_);
       idle_.push_back({std::move(client), Clock::now()});
     }
-    returned_.notify_all();  // all, since only the first in line may take it
+    returned_.notify_one();
   }
 
   void forget() {
@@ -126,7 +114,7 @@ class ClientPool {
       std::lock_guard<std::mutex> lock(mutex_);
       --open_;
     }
-    returned_.notify_all();
+    returned_.notify_one();
   }
 
   const Backend backend_;
@@ -137,8 +125,6 @@ class ClientPool {
   std::condition_variable returned_;
   std::vector<Idle> idle_;  // most recently returned last, so busy periods reuse warm clients
   int open_ = 0;            // idle and borrowed
-  std::deque<std::uint64_t> waiting_;  // the tickets of the tasks waiting, in arrival order
-  std::uint64_t next_ticket_ = 0;
 };
 
 }  // namespace magic_link
