@@ -69,6 +69,39 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $fn$
   END
 $fn$;
 
+-- Stores a batch of accepted requests, one row per element of the parallel arrays (role lists
+-- comma-joined: role ids hold no comma; the optional device fields '' for NULL). A function so
+-- that the statement is planned once per connection: parsing and planning the INSERT anew for
+-- every batch took a third of PostgreSQL's time under load.
+CREATE OR REPLACE FUNCTION extension_magic_link_enqueue(
+  p_emails text[], p_ips text[], p_user_agents text[], p_token_hashes text[], p_minutes integer[],
+  p_rate_limited boolean[], p_allowed_roles text[], p_disallowed_roles text[],
+  p_allow_admin boolean[], p_after_login_urls text[], p_sealed_mails text[],
+  p_allow_sso_users boolean[], p_device_hashes text[], p_browsers text[], p_oses text[],
+  p_languages text[], p_networks text[])
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO extension_magic_link_pending (email, ip_address, user_agent, token_hash, expires_at,
+    rate_limited, allowed_roles, disallowed_roles, allow_admin, after_login_url, sealed_mail,
+    created_at, allow_sso_users, device_hash, device_browser, device_os, device_language,
+    device_network)
+  SELECT r.email, r.ip, r.user_agent, r.token_hash,
+         (now() AT TIME ZONE 'utc') + make_interval(mins => r.minutes), r.rate_limited,
+         string_to_array(r.allowed, ','), string_to_array(r.disallowed, ','), r.allow_admin,
+         r.after_login_url, r.sealed_mail, now() AT TIME ZONE 'utc', r.allow_sso,
+         nullif(r.device_hash, ''), nullif(r.browser, ''), nullif(r.os, ''),
+         nullif(r.language, ''), nullif(r.network, '')
+    FROM unnest(p_emails, p_ips, p_user_agents, p_token_hashes, p_minutes, p_rate_limited,
+                p_allowed_roles, p_disallowed_roles, p_allow_admin, p_after_login_urls,
+                p_sealed_mails, p_allow_sso_users, p_device_hashes, p_browsers, p_oses,
+                p_languages, p_networks)
+      WITH ORDINALITY AS r(email, ip, user_agent, token_hash, minutes, rate_limited, allowed,
+                           disallowed, allow_admin, after_login_url, sealed_mail, allow_sso,
+                           device_hash, browser, os, language, network, n)
+   ORDER BY r.n;
+END
+$fn$;
+
 -- Takes up to p_limit accepted requests (SKIP LOCKED: workers and hosts share the queue) and
 -- looks at them together, in a few set-based statements instead of a loop of them per request
 -- (the work after the answer shares the machine with the next answers). A request leaves the

@@ -22,26 +22,11 @@ struct Migration {
 };
 #include "migrations.inc"
 
-// One row per element of the parallel arrays; role lists travel comma-joined (role ids hold no
-// comma), the optional device fields as '' for NULL.
+// One row per element of the parallel arrays (sql/functions.sql says how each travels).
 constexpr const char* kEnqueue = R"sql(
-INSERT INTO extension_magic_link_pending (email, ip_address, user_agent, token_hash, expires_at,
-  rate_limited, allowed_roles, disallowed_roles, allow_admin, after_login_url, sealed_mail,
-  created_at, allow_sso_users, device_hash, device_browser, device_os, device_language,
-  device_network)
-SELECT r.email, r.ip, r.user_agent, r.token_hash,
-       (now() AT TIME ZONE 'utc') + make_interval(mins => r.minutes), r.rate_limited,
-       string_to_array(r.allowed, ','), string_to_array(r.disallowed, ','), r.allow_admin,
-       r.after_login_url, r.sealed_mail, now() AT TIME ZONE 'utc', r.allow_sso,
-       nullif(r.device_hash, ''), nullif(r.browser, ''), nullif(r.os, ''),
-       nullif(r.language, ''), nullif(r.network, '')
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::boolean[],
-              $7::text[], $8::text[], $9::boolean[], $10::text[], $11::text[], $12::boolean[],
-              $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
-    WITH ORDINALITY AS r(email, ip, user_agent, token_hash, minutes, rate_limited, allowed,
-                         disallowed, allow_admin, after_login_url, sealed_mail, allow_sso,
-                         device_hash, browser, os, language, network, n)
- ORDER BY r.n
+SELECT extension_magic_link_enqueue($1::text[], $2::text[], $3::text[], $4::text[],
+  $5::integer[], $6::boolean[], $7::text[], $8::text[], $9::boolean[], $10::text[], $11::text[],
+  $12::boolean[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
 )sql";
 
 constexpr const char* kProcess = "SELECT extension_magic_link_process($1::integer)";
