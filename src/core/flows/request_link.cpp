@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <numeric>
 
 #include "core/crypto/token.h"
 #include "core/input/email.h"
@@ -46,6 +47,70 @@ bool from_owner(const Settings& settings, const LinkRequest& request, Backends b
   if (!named) return false;
   const auto owner = backends.store.find_session(named->row_token);
   return owner && owner->active && normalize_email(owner->email) == request.email;
+}
+
+// The owner's requests are counted apart (per address, not per network), so strangers spending
+// the address's allowance cannot lock its owner out.
+LinkRequestLimits limits_of(const Settings& settings, const LinkRequest& request, bool owner) {
+  return {owner ? limit_key(settings, "owner-client", request.email)
+                : limit_key(settings, "client", request.client.ip),
+          settings.max_requests_per_ip_per_hour,
+          limit_key(settings, owner ? "owner" : "email", request.email),
+          settings.max_requests_per_email_per_hour};
+}
+
+Outcome client_refused(const Settings& settings, const LinkRequest& request, bool owner,
+                       LimitVerdict verdict) {
+  metrics::count(metrics::LinkRequest::client_limited);
+  Outcome refused{
+      json_too_many(verdict.retry_after.count()),
+      {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
+  if (!owner) {
+    refused.refused_client = refusal_key(settings, request.client.ip);
+    refused.refused_for = verdict.retry_after;
+  }
+  return refused;
+}
+
+// The link, its sealed mail order and its row are made whatever the address turns out to be;
+// who it belongs to is looked at after the answer (process_link_requests), so answer times say
+// nothing about accounts.
+LinkRequestRecord record_of(const Settings& settings, const Sealer& sealer,
+                            const LinkRequest& request, bool email_allowed) {
+  const std::string token = new_token();
+  LinkRequestRecord record;
+  record.email = request.email;
+  record.client_ip = request.client.ip;
+  record.user_agent = request.client.user_agent;
+  record.token_hash = link_hash(settings.secret, token, request.code_challenge);
+  record.expiration_minutes = settings.expiration_minutes;
+  record.allowed_roles = settings.allowed_roles;
+  record.disallowed_roles = settings.disallowed_roles;
+  record.allow_admin = settings.allow_admin;
+  record.allow_sso_users = settings.allow_sso_users;
+  record.email_rate_limited = !email_allowed;
+  record.after_login_url = request.after_login_url;
+  record.sealed_mail = sealer.seal(serialize(
+      link_mail_order(settings, request.email, link_with_token(request.link_base, token))));
+  if (!request.binding_id.empty()) {
+    record.device_hash = binding_hash(settings.secret, request.binding_id);
+    record.device = coarse_fingerprint(request.client.user_agent, request.client.accept_language,
+                                       request.client.ip);
+  }
+  return record;
+}
+
+Outcome accepted(const Settings& settings, const LinkRequest& request, bool owner) {
+  Response answer = uniform_answer();
+  if (request.new_binding) {
+    const std::string id = request.binding_id.empty() ? new_binding_id() : request.binding_id;
+    answer.headers.emplace_back(
+        "Set-Cookie", binding_cookie(settings, binding_value(settings.secret, id, "", 0)));
+  }
+  return {std::move(answer),
+          {{LogLine::Level::info, std::string("magic_link: generate: request accepted") +
+                                      (owner ? " (from the owner's browser)" : "")}},
+          true};
 }
 
 }  // namespace
@@ -125,79 +190,11 @@ std::variant<Outcome, LinkRequest> read_link_request(const Settings& settings, B
   return request;
 }
 
-namespace {
-
-// The owner's requests are counted apart (per address, not per network), so strangers spending
-// the address's allowance cannot lock its owner out.
-LinkRequestLimits limits_of(const Settings& settings, const LinkRequest& request, bool owner) {
-  return {owner ? limit_key(settings, "owner-client", request.email)
-                : limit_key(settings, "client", request.client.ip),
-          settings.max_requests_per_ip_per_hour,
-          limit_key(settings, owner ? "owner" : "email", request.email),
-          settings.max_requests_per_email_per_hour};
-}
-
-Outcome client_refused(const Settings& settings, const LinkRequest& request, bool owner,
-                       LimitVerdict verdict) {
-  metrics::count(metrics::LinkRequest::client_limited);
-  Outcome refused{
-      json_too_many(verdict.retry_after.count()),
-      {{LogLine::Level::warn, "magic_link: generate refused: per-client limit reached"}}};
-  if (!owner) {
-    refused.refused_client = refusal_key(settings, request.client.ip);
-    refused.refused_for = verdict.retry_after;
-  }
-  return refused;
-}
-
-// The link, its sealed mail order and its row are made whatever the address turns out to be;
-// who it belongs to is looked at after the answer (process_link_requests), so answer times say
-// nothing about accounts.
-LinkRequestRecord record_of(const Settings& settings, const Sealer& sealer,
-                            const LinkRequest& request, bool email_allowed) {
-  const std::string token = new_token();
-  LinkRequestRecord record;
-  record.email = request.email;
-  record.client_ip = request.client.ip;
-  record.user_agent = request.client.user_agent;
-  record.token_hash = link_hash(settings.secret, token, request.code_challenge);
-  record.expiration_minutes = settings.expiration_minutes;
-  record.allowed_roles = settings.allowed_roles;
-  record.disallowed_roles = settings.disallowed_roles;
-  record.allow_admin = settings.allow_admin;
-  record.allow_sso_users = settings.allow_sso_users;
-  record.email_rate_limited = !email_allowed;
-  record.after_login_url = request.after_login_url;
-  record.sealed_mail = sealer.seal(serialize(
-      link_mail_order(settings, request.email, link_with_token(request.link_base, token))));
-  if (!request.binding_id.empty()) {
-    record.device_hash = binding_hash(settings.secret, request.binding_id);
-    record.device = coarse_fingerprint(request.client.user_agent, request.client.accept_language,
-                                       request.client.ip);
-  }
-  return record;
-}
-
-Outcome accepted(const Settings& settings, const LinkRequest& request, bool owner) {
-  Response answer = uniform_answer();
-  if (request.new_binding) {
-    const std::string id = request.binding_id.empty() ? new_binding_id() : request.binding_id;
-    answer.headers.emplace_back(
-        "Set-Cookie", binding_cookie(settings, binding_value(settings.secret, id, "", 0)));
-  }
-  return {std::move(answer),
-          {{LogLine::Level::info, std::string("magic_link: generate: request accepted") +
-                                      (owner ? " (from the owner's browser)" : "")}},
-          true};
-}
-
-}  // namespace
-
 std::vector<Outcome> request_links(const Sealer& sealer, const std::vector<LinkRequestJob>& jobs,
                                    Backends backends) {
   std::vector<Outcome> outcomes(jobs.size());
-  std::vector<size_t> answered_by_failure;  // every job until the limits are known
-  for (size_t i = 0; i < jobs.size(); ++i) answered_by_failure.push_back(i);
+  std::vector<size_t> answered_by_failure(jobs.size());  // every job until the limits are known
+  std::iota(answered_by_failure.begin(), answered_by_failure.end(), 0);
   try {
     std::vector<bool> owners;
     std::vector<LinkRequestLimits> limits;

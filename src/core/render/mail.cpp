@@ -2,16 +2,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include <initializer_list>
+#include <string>
+#include <utility>
+
 namespace magic_link {
 namespace {
 
 // Reads the named string fields of a JSON object; false when one is missing or not a string.
-template <typename Fields>
-bool read_strings(const nlohmann::json& json, const Fields& fields) {
+bool read_strings(const nlohmann::json& json,
+                  std::initializer_list<std::pair<std::string*, const char*>> fields) {
   for (auto [field, name] : fields) {
     const auto found = json.find(name);
     if (found == json.end() || !found->is_string()) return false;
-    *field = found->template get<std::string>();
+    *field = found->get<std::string>();
   }
   return true;
 }
@@ -24,12 +28,11 @@ nlohmann::json parse_object(std::string_view text) {
 // A rendered mail, as earlier versions queued it.
 std::optional<MailMessage> read_rendered_mail(const nlohmann::json& json) {
   MailMessage mail;
-  if (!read_strings(json, std::initializer_list<std::pair<std::string*, const char*>>{
-                              {&mail.to, "to"},
-                              {&mail.from, "from"},
-                              {&mail.subject, "subject"},
-                              {&mail.text, "text"},
-                              {&mail.html, "html"}})) {
+  if (!read_strings(json, {{&mail.to, "to"},
+                           {&mail.from, "from"},
+                           {&mail.subject, "subject"},
+                           {&mail.text, "text"},
+                           {&mail.html, "html"}})) {
     return std::nullopt;
   }
   return mail;
@@ -40,13 +43,12 @@ std::optional<MailOrder> read_order(const nlohmann::json& json) {
   const auto minutes = json.find("minutes");
   if (minutes == json.end() || !minutes->is_number_integer()) return std::nullopt;
   order.minutes = minutes->get<int>();
-  if (!read_strings(json, std::initializer_list<std::pair<std::string*, const char*>>{
-                              {&order.to, "to"},
-                              {&order.link, "link"},
-                              {&order.from, "from"},
-                              {&order.subject, "subject"},
-                              {&order.site_name, "site_name"},
-                              {&order.templates_dir, "templates"}})) {
+  if (!read_strings(json, {{&order.to, "to"},
+                           {&order.link, "link"},
+                           {&order.from, "from"},
+                           {&order.subject, "subject"},
+                           {&order.site_name, "site_name"},
+                           {&order.templates_dir, "templates"}})) {
     return std::nullopt;
   }
   return order;
