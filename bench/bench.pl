@@ -181,12 +181,12 @@ row('gate: forged session cookie (302)', wrk("$nginx/gated/page.html", cookie =>
 row('auth_request to Directus `/users/me`, static file (what operators do today)',
     wrk("$nginx/auth-request/page.html", cookie => $session));
 
-# Redeeming and Directus' own /auth/refresh are both bound by Directus: they alternate, two runs
+# Redeeming and Directus' own /auth/refresh are both bound by Directus: they alternate, three runs
 # each, averaged, so that a change of the machine's speed during the run weighs on both alike.
 my $links_needed = 1000 * $seconds;  # well above Directus' rate
 my $user = create_user(email => 'bench@example.com', role => create_role('Bench role'));
 my (@verify, @refresh);
-for (1 .. 2) {
+for (1 .. 3) {
     my $links = unused_links(email => 'bench@example.com', user => $user, count => $links_needed,
                              seconds => 3600);
     push @verify, wrk("$nginx/magic-link-api/verify", script => 'tokens.lua',
@@ -195,8 +195,8 @@ for (1 .. 2) {
     push @refresh, wrk("$directus/auth/refresh", script => 'tokens.lua',
                        env => { TOKENS_FILE => $sessions, REQUEST_KIND => 'refresh' });
 }
-row('verify, valid links (session created), mean of 2 runs', mean_of(@verify));
-row('Directus `POST /auth/refresh` (reference), mean of 2 runs', mean_of(@refresh));
+row('verify, valid links (session created), mean of 3 runs', mean_of(@verify));
+row('Directus `POST /auth/refresh` (reference), mean of 3 runs', mean_of(@refresh));
 
 users_up_to(100_000);
 history_rows(1_000_000, 'bench-history@example.com', 20_000);
