@@ -295,6 +295,10 @@ BEGIN
        SET approved_at = now_utc, approved_ip = p_ip, approved_user_agent = p_user_agent
      WHERE id = link.id;
   ELSIF result = 'claimed' THEN
+    -- This commit need not wait for the disk: the caller next has Directus refresh the session
+    -- row, and Directus' commit flushes the log up to and past this one. A crash in between
+    -- loses only a sign-in that did not happen, and the link stays unspent.
+    PERFORM set_config('synchronous_commit', 'off', true);
     UPDATE extension_magic_link
        SET used = true, used_at = now_utc, used_ip = p_ip, used_user_agent = p_user_agent
      WHERE id = link.id;

@@ -104,10 +104,14 @@ subtest 'a redemption finds its link by token when the statistics miss the live 
         q{SELECT outcome FROM extension_magic_link_claim('sign_in', ARRAY[?], '{}', '{}', '{}', true,
                                                           NULL, 'plan-test-session', '127.0.0.1', 'test', '')},
         undef, token_hash($token));
+    my ($in_claim) = $dbh->selectrow_array('SHOW synchronous_commit');
     $dbh->rollback;
+    my ($after) = $dbh->selectrow_array('SHOW synchronous_commit');
     $dbh->disconnect;
     ok $minutes, 'the confirm page found the link';
     is $outcome, 'claimed', 'the redemption found and spent it';
+    is $in_claim, 'off', 'its transaction does not wait for the disk (Directus\' refresh will)';
+    is $after, 'on', 'the connection\'s own setting is untouched (PgBouncer shares it)';
     my $plans = join '', @plans;
     like $plans, qr/idx_magic_link_token/, 'the token index was used';
     unlike $plans, qr/idx_magic_link_live\b/, 'the index of live links by email was not read'
