@@ -94,6 +94,8 @@ subtest 'sendmail failing or hanging: the mail waits and goes out once it works'
 
     write_script($sendmail, $relay);
     ok wait_until(sub { mails_to($address) }, 15), 'delivered once sendmail works again';
+    # Recorded once sendmail has exited, which can be a moment after the mail reached the sink.
+    ok wait_for_outbox(5, $address), 'the delivery is recorded (the row leaves the outbox)';
     my $sent = sql(q{SELECT email_sent FROM extension_magic_link WHERE id = ?}, latest_link_id($address));
     ok $sent->[0]{email_sent}, 'and recorded as sent';
 };
