@@ -10,10 +10,10 @@ use File::Path qw(make_path);
 use File::Temp qw(tempfile);
 use Time::HiRes qw(time);
 use MagicLink::Harness;
+use lib 'bench/lib';
+use Wrk;
 
 my $seconds = shift // 10;
-my $connections = $ENV{BENCH_CONNECTIONS} // 16;
-my $threads = $ENV{BENCH_THREADS} // 2;
 my $directus = "http://127.0.0.1:$ENV{TEST_NGINX_DIRECTUS_PORT}";
 my $nginx = 'http://127.0.0.1:' . nginx_port();
 
@@ -55,26 +55,6 @@ print $page "a small page\n";
 close $page;
 
 # Runs wrk and returns [requests/s, p50 ms, p99 ms, non-2xx-or-3xx count].
-sub wrk {
-    my ($url, %opts) = @_;
-    local @ENV{ keys %{ $opts{env} // {} } } = values %{ $opts{env} // {} };
-    local $ENV{WRK_THREADS} = $threads;
-    my $script = $opts{script} ? "-s bench/$opts{script}" : '';
-    my $header = $opts{cookie} ? "-H 'Cookie: $opts{cookie}'" : '';
-    my $output = `wrk -t$threads -c$connections -d${seconds}s --latency $script $header '$url' 2>&1`;
-    my ($rate) = $output =~ /Requests\/sec:\s+([\d.]+)/ or die "wrk failed:\n$output";
-    my %percentile = $output =~ /^\s+(50|99)%\s+([\d.]+\w+)/mg;
-    my ($errors) = $output =~ /Non-2xx or 3xx responses:\s+(\d+)/;
-    return [$rate, map({ milliseconds($percentile{$_}) } 50, 99), $errors // 0];
-}
-
-sub milliseconds {
-    my ($text) = @_;
-    my ($value, $unit) = $text =~ /([\d.]+)(\w+)/;
-    return $value * { us => 0.001, ms => 1, s => 1000 }->{$unit};
-}
-
-
 # Directus sessions nobody has refreshed yet, for Directus' own /auth/refresh.
 sub prepare_sessions {
     my ($count, $user) = @_;
@@ -132,14 +112,14 @@ sub history_rows {
 sub size_rows {
     my ($label) = @_;
     row("generate, unknown email, $label",
-        wrk("$nginx/magic-link-api/generate", script => 'post.lua',
+        wrk("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
             env => { BODY => '{"email":"nobody@example.com"}' }));
     wait_for_requests(600);  # each row measured alone, not beside the last one's background work
     row("verify, invalid token (401), $label",
-        wrk("$nginx/magic-link-api/verify?token=" . random_token()));
+        wrk("$nginx/magic-link-api/verify?token=" . random_token(), $seconds));
     wait_for_requests(600);
     my $started = time;
-    my $statuses = wrk("$nginx/magic-link-api/generate", script => 'post.lua',
+    my $statuses = wrk("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
                        env => { BODY => '{"email":"bench-history@example.com"}' });
     my $accepted = $statuses->[0] * $seconds;
     wait_for_requests(600);
@@ -155,18 +135,18 @@ create_user(email => 'bench-history@example.com');
 users_up_to(100);
 size_rows('100 users, no history');
 users_up_to(10_000);
-row('nginx `return 200` (reference)', wrk("$nginx/ok"));
-row('Directus `GET /server/ping` (reference)', wrk("$directus/server/ping"));
-row('nginx -> Directus `/server/ping` (proxy_pass)', wrk("$nginx/server/ping"));
+row('nginx `return 200` (reference)', wrk("$nginx/ok", $seconds));
+row('Directus `GET /server/ping` (reference)', wrk("$directus/server/ping", $seconds));
+row('nginx -> Directus `/server/ping` (proxy_pass)', wrk("$nginx/server/ping", $seconds));
 row('generate, unknown email (limits raised)',
-    wrk("$nginx/magic-link-api/generate", script => 'post.lua',
+    wrk("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
         env => { BODY => '{"email":"nobody@example.com"}' }));
 wait_for_requests(600);
 row('generate refused by the per-client limit (429)',
-    wrk("$nginx/limited/generate", script => 'post.lua',
+    wrk("$nginx/limited/generate", $seconds, script => 'post.lua',
         env => { BODY => '{"email":"nobody@example.com"}' }));
 row('verify, invalid token (401)',
-    wrk("$nginx/magic-link-api/verify?token=" . random_token()));
+    wrk("$nginx/magic-link-api/verify?token=" . random_token(), $seconds));
 
 # The gate: a Directus session (session mode) signed in through the module, cached after its
 # first check; a forged one (a JWT under another key) is refused on the event loop with 302.
@@ -175,11 +155,11 @@ my $session = sign_in('bench-gate@example.com');
 my $forged = 'directus_session_token=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.'
            . 'eyJpZCI6ImEiLCJzZXNzaW9uIjoiYiIsImlzcyI6ImRpcmVjdHVzIiwiZXhwIjo0MTAyNDQ0ODAwfQ.'
            . 'c2lnbmVkLXdpdGgtYW5vdGhlci1rZXktYWJjZGVmZ2hpams';
-row('nginx static file, no gate (reference)', wrk("$nginx/open/page.html"));
-row('gate: valid session (cached), static file', wrk("$nginx/gated/page.html", cookie => $session));
-row('gate: forged session cookie (302)', wrk("$nginx/gated/page.html", cookie => $forged));
+row('nginx static file, no gate (reference)', wrk("$nginx/open/page.html", $seconds));
+row('gate: valid session (cached), static file', wrk("$nginx/gated/page.html", $seconds, cookie => $session));
+row('gate: forged session cookie (302)', wrk("$nginx/gated/page.html", $seconds, cookie => $forged));
 row('auth_request to Directus `/users/me`, static file (what operators do today)',
-    wrk("$nginx/auth-request/page.html", cookie => $session));
+    wrk("$nginx/auth-request/page.html", $seconds, cookie => $session));
 
 # Redeeming and Directus' own /auth/refresh are both bound by Directus: they alternate, three runs
 # each, averaged, so that a change of the machine's speed during the run weighs on both alike.
@@ -189,10 +169,10 @@ my (@verify, @refresh);
 for (1 .. 3) {
     my $links = unused_links(email => 'bench@example.com', user => $user, count => $links_needed,
                              seconds => 3600);
-    push @verify, wrk("$nginx/magic-link-api/verify", script => 'tokens.lua',
+    push @verify, wrk("$nginx/magic-link-api/verify", $seconds, script => 'tokens.lua',
                       env => { TOKENS_FILE => $links, REQUEST_KIND => 'verify' });
     my $sessions = prepare_sessions($links_needed, $user);
-    push @refresh, wrk("$directus/auth/refresh", script => 'tokens.lua',
+    push @refresh, wrk("$directus/auth/refresh", $seconds, script => 'tokens.lua',
                        env => { TOKENS_FILE => $sessions, REQUEST_KIND => 'refresh' });
 }
 row('verify, valid links (session created), mean of 3 runs', mean_of(@verify));
@@ -208,7 +188,7 @@ sql_do('ALTER SYSTEM SET fsync = off');
 sql_do('ALTER SYSTEM SET synchronous_commit = off');
 sql_do('SELECT pg_reload_conf()');
 row('generate, unknown email (fsync and synchronous_commit off)',
-    wrk("$nginx/magic-link-api/generate", script => 'post.lua',
+    wrk("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
         env => { BODY => '{"email":"nobody@example.com"}' }));
 sql_do('ALTER SYSTEM RESET fsync');
 sql_do('ALTER SYSTEM RESET synchronous_commit');
@@ -220,7 +200,7 @@ my $fsync = sql('SHOW fsync')->[0]{fsync};
 printf "\nwrk, %d connections, %d threads, %ds per row; %s cores (%s), all on 127.0.0.1;\n"
     . "nginx: %d workers, error_log warn%s; PostgreSQL fsync %s (except the labelled row);\n"
     . "10,000 Directus users except where a row says otherwise\n\n",
-    $connections, $threads, $seconds, $cores, $cpu =~ s/^\s+//r, $ENV{BENCH_WORKERS} // 2,
+    $Wrk::connections, $Wrk::threads, $seconds, $cores, $cpu =~ s/^\s+//r, $ENV{BENCH_WORKERS} // 2,
     $ENV{BENCH_MAIN} ? ", $ENV{BENCH_MAIN}" : '', $fsync;
 print "| What | Requests/s | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|\n";
 printf "| %s | %.0f | %.2f | %.2f | %d |\n", @$_[0 .. 4] for @rows;

@@ -5,9 +5,10 @@
 #   perl -It/lib bench/generate.pl [seconds, default 6]
 use strict;
 use warnings;
-use lib 't/lib';
+use lib 't/lib', 'bench/lib';
 use MagicLink::Harness;
 use Time::HiRes qw(time);
+use Wrk;
 
 my $seconds = shift // 6;
 start_nginx(log_level => 'warn', workers => 2, http => <<'HTTP');
@@ -18,12 +19,8 @@ reset_limits();
 my $url = 'http://127.0.0.1:' . nginx_port() . '/magic-link-api/generate';
 wait_for_requests(600);
 my $started = time;
-my $out = do {
-    local $ENV{BODY} = '{"email":"nobody@example.com"}';
-    `wrk -t2 -c16 -d${seconds}s --latency -s bench/post.lua $url 2>&1`;
-};
-my ($rate) = $out =~ /Requests\/sec:\s+([\d.]+)/ or die "wrk: $out";
-my ($p99) = $out =~ /99%\s+(\S+)/;
+my ($rate, undef, $p99) = @{ wrk($url, $seconds, script => 'post.lua',
+                                 env => { BODY => '{"email":"nobody@example.com"}' }) };
 wait_for_requests(600);
-printf "%.0f req/s answered, p99 %s, end to end %.0f req/s\n", $rate, $p99,
+printf "%.0f req/s answered, p99 %.2f ms, end to end %.0f req/s\n", $rate, $p99,
     $rate * $seconds / (time - $started);
