@@ -137,8 +137,9 @@ struct Pools {
         postgres(
             Backend::postgres,
             [&s] {
-              return std::make_unique<PgLinkStore>(s.postgres_conninfo, s.postgres_timeout,
-                                                   s.user_email_index);
+              return std::make_unique<PgLinkStore>(
+                  s.postgres_conninfo, s.postgres_timeout,
+                  DirectusIndexes{s.user_email_index, s.session_user_index});
             },
             s.backend_connections, s.postgres_timeout),
         mail(

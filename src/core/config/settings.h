@@ -87,9 +87,10 @@ struct Settings {
   int audit_retention_days = 0;
   int backend_connections = 0;  // per backend and worker process
   Milliseconds backend_idle_timeout{0};
-  std::string directus_secret;    // Directus' SECRET: signs and checks session cookies
-  Milliseconds session_cache{0};  // how long a checked session is trusted without a look
-  bool user_email_index = true;   // create an index on directus_users (lower(email))
+  std::string directus_secret;     // Directus' SECRET: signs and checks session cookies
+  Milliseconds session_cache{0};   // how long a checked session is trusted without a look
+  bool user_email_index = true;    // create an index on directus_users (lower(email))
+  bool session_user_index = true;  // create an index on directus_sessions ("user", expires)
 
   // Per site: may differ per server or location.
   Url public_url;

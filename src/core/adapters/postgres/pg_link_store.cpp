@@ -163,10 +163,25 @@ RequestOutcome outcome_of(const std::string& name) {
                      false);
 }
 
-constexpr const char* kUserEmailIndexMissing =
-    "SELECT to_regclass('extension_magic_link_users_email') IS NULL";
-constexpr const char* kCreateUserEmailIndex =
-    "CREATE INDEX IF NOT EXISTS extension_magic_link_users_email ON directus_users (lower(email))";
+// Indexes on Directus' tables, under the module's names: Directus' own indexes and migrations
+// are left alone. Without them, a link request would scan every Directus user to find one by
+// address, and every refresh (each sign-in through the module is one) would scan every session
+// for the user's expired ones (Directus' clean-up; it has no index on "user").
+struct DirectusIndex {
+  const char* name;
+  const char* create;
+  bool DirectusIndexes::*wanted;
+};
+constexpr DirectusIndex kDirectusIndexes[] = {
+    {"extension_magic_link_users_email",
+     "CREATE INDEX IF NOT EXISTS extension_magic_link_users_email ON directus_users "
+     "(lower(email))",
+     &DirectusIndexes::user_emails},
+    {"extension_magic_link_sessions_user",
+     "CREATE INDEX IF NOT EXISTS extension_magic_link_sessions_user ON directus_sessions "
+     "(\"user\", expires)",
+     &DirectusIndexes::session_users},
+};
 
 std::atomic<bool> schema_ready{false};
 std::mutex schema_mutex;
@@ -174,7 +189,7 @@ std::mutex schema_mutex;
 // Applies the migrations this database has not seen, in order, and the functions if this text
 // of them is new to it, in one transaction under an advisory lock, so workers and hosts starting
 // together agree.
-void apply_migrations(PgConnection& connection, bool index_user_emails) {
+void apply_migrations(PgConnection& connection, const DirectusIndexes& indexes) {
   connection.run_script(
       "BEGIN; SELECT pg_advisory_xact_lock(hashtext('extension_magic_link schema'));"
       "CREATE TABLE IF NOT EXISTS extension_magic_link_migrations ("
@@ -206,11 +221,12 @@ void apply_migrations(PgConnection& connection, bool index_user_emails) {
                      "INSERT INTO extension_magic_link_functions (sha256) VALUES ($1)",
                      {functions_sha256});
     }
-    // A link request finds its user by lower(email): without this index, a scan of every
-    // Directus user. Directus' own indexes and migrations are left alone (another name).
-    if (index_user_emails &&
-        connection.run("user_email_index", kUserEmailIndexMissing, {}).boolean(0, 0)) {
-      connection.run_script(kCreateUserEmailIndex);
+    for (const DirectusIndex& index : kDirectusIndexes) {
+      if (indexes.*index.wanted &&
+          connection.run("directus_index", "SELECT to_regclass($1) IS NULL", {index.name})
+              .boolean(0, 0)) {
+        connection.run_script(index.create);
+      }
     }
     connection.run_script("COMMIT");
   } catch (const BackendError&) {
@@ -223,15 +239,15 @@ void apply_migrations(PgConnection& connection, bool index_user_emails) {
 }
 }  // namespace
 
-PgLinkStore::PgLinkStore(std::string conninfo, Milliseconds timeout, bool index_user_emails)
-    : connection_(std::move(conninfo), timeout), index_user_emails_(index_user_emails) {}
+PgLinkStore::PgLinkStore(std::string conninfo, Milliseconds timeout, DirectusIndexes indexes)
+    : connection_(std::move(conninfo), timeout), indexes_(indexes) {}
 
 // The first use in each process brings the schema up to date.
 PgConnection& PgLinkStore::ready() {
   if (!schema_ready.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> lock(schema_mutex);
     if (!schema_ready.load(std::memory_order_relaxed)) {
-      apply_migrations(connection_, index_user_emails_);
+      apply_migrations(connection_, indexes_);
       schema_ready.store(true, std::memory_order_release);
     }
   }

@@ -7,11 +7,16 @@
 
 namespace magic_link {
 
+// The indexes the module adds to Directus' tables when the database has none
+// (magic_link_user_email_index, magic_link_session_user_index).
+struct DirectusIndexes {
+  bool user_emails = true;
+  bool session_users = true;
+};
+
 class PgLinkStore final : public LinkStore {
  public:
-  // `index_user_emails`: create the index that finds Directus users by address (see
-  // magic_link_user_email_index) when the database has none.
-  PgLinkStore(std::string conninfo, Milliseconds timeout, bool index_user_emails);
+  PgLinkStore(std::string conninfo, Milliseconds timeout, DirectusIndexes indexes);
 
   void enqueue_link_requests(const std::vector<LinkRequestRecord>& requests) override;
   // Several accepted requests in one statement and one transaction (group commit).
@@ -36,7 +41,7 @@ class PgLinkStore final : public LinkStore {
   PgConnection& ready();
 
   PgConnection connection_;
-  bool index_user_emails_;
+  DirectusIndexes indexes_;
 };
 
 }  // namespace magic_link
