@@ -2,8 +2,9 @@
 # references it should be compared with, all measured in this one run, the way operators run it:
 # PostgreSQL with its defaults (fsync and synchronous_commit on; bench/run.sh), 10,000 Directus
 # users, nginx with 2 workers, error_log warn and the default thread pool. Then the same rows with
-# 100 and with 100,000 users and 1,000,000 rows of link history, and the generate rows once more
-# with fsync off (labelled). Run by bench/run.sh.
+# 100 and with 100,000 users and 1,000,000 rows of link history, redeeming once more beside
+# 100,000 sessions of other users, and the generate rows once more with fsync off (labelled).
+# Run by bench/run.sh.
 use strict;
 use warnings;
 use File::Path qw(make_path);
@@ -106,6 +107,18 @@ sub history_rows {
     settle();
 }
 
+# Directus sessions of the seeded users, one each, half of them expired: Directus deletes a user's
+# expired sessions on every refresh.
+sub sessions_of_others {
+    my ($count) = @_;
+    sql_do(q{INSERT INTO directus_sessions (token, "user", expires)
+             SELECT md5(u.id::text) || md5(u.email), u.id,
+                    now() + CASE WHEN n % 2 = 0 THEN interval '1 day' ELSE interval '-1 day' END
+               FROM (SELECT id, email, row_number() OVER () AS n FROM directus_users
+                      WHERE email LIKE 'seed-%' LIMIT ?) AS u}, $count);
+    settle();
+}
+
 # generate for an unknown address (the user lookup), verify of an unknown token (the link
 # lookup), and generate for a known address with a long history, counted until the background
 # has looked at every request (issuing: supersede, link, outbox row).
@@ -161,26 +174,32 @@ row('gate: forged session cookie (302)', wrk("$nginx/gated/page.html", $seconds,
 row('auth_request to Directus `/users/me`, static file (what operators do today)',
     wrk("$nginx/auth-request/page.html", $seconds, cookie => $session));
 
-# Redeeming and Directus' own /auth/refresh are both bound by Directus: they alternate, three runs
-# each, averaged, so that a change of the machine's speed during the run weighs on both alike.
+# Redeeming and Directus' own /auth/refresh are both bound by Directus: they alternate, `rounds`
+# runs each, averaged, so that a change of the machine's speed during the run weighs on both alike.
 my $links_needed = 1000 * $seconds;  # well above Directus' rate
 my $user = create_user(email => 'bench@example.com', role => create_role('Bench role'));
-my (@verify, @refresh);
-for (1 .. 3) {
-    my $links = unused_links(email => 'bench@example.com', user => $user, count => $links_needed,
-                             seconds => 3600);
-    push @verify, wrk("$nginx/magic-link-api/verify", $seconds, script => 'tokens.lua',
-                      env => { TOKENS_FILE => $links, REQUEST_KIND => 'verify' });
-    my $sessions = prepare_sessions($links_needed, $user);
-    push @refresh, wrk("$directus/auth/refresh", $seconds, script => 'tokens.lua',
-                       env => { TOKENS_FILE => $sessions, REQUEST_KIND => 'refresh' });
+sub redemption_rows {
+    my ($label, $rounds) = @_;
+    my (@verify, @refresh);
+    for (1 .. $rounds) {
+        my $links = unused_links(email => 'bench@example.com', user => $user,
+                                 count => $links_needed, seconds => 3600);
+        push @verify, wrk("$nginx/magic-link-api/verify", $seconds, script => 'tokens.lua',
+                          env => { TOKENS_FILE => $links, REQUEST_KIND => 'verify' });
+        my $sessions = prepare_sessions($links_needed, $user);
+        push @refresh, wrk("$directus/auth/refresh", $seconds, script => 'tokens.lua',
+                           env => { TOKENS_FILE => $sessions, REQUEST_KIND => 'refresh' });
+    }
+    row("verify, valid links (session created)$label, mean of $rounds runs", mean_of(@verify));
+    row("Directus `POST /auth/refresh` (reference)$label, mean of $rounds runs", mean_of(@refresh));
 }
-row('verify, valid links (session created), mean of 3 runs', mean_of(@verify));
-row('Directus `POST /auth/refresh` (reference), mean of 3 runs', mean_of(@refresh));
+redemption_rows('', 3);
 
 users_up_to(100_000);
 history_rows(1_000_000, 'bench-history@example.com', 20_000);
 size_rows('100,000 users, 1,000,000 rows of history');
+sessions_of_others(100_000);
+redemption_rows(', 100,000 sessions of other users', 2);
 
 # The generate rows once more on a database that does not wait for the disk: labelled, never
 # the way to run Directus' database.
