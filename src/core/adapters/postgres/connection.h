@@ -45,6 +45,9 @@ class PgConnection {
   // Runs several statements without parameters in one round trip (schema setup).
   void run_script(const std::string& sql);
 
+  // Each call's deadline (connect and statement).
+  Milliseconds timeout() const { return timeout_; }
+
  private:
   void connect();
   void drop();

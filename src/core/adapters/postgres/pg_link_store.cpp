@@ -183,6 +183,24 @@ constexpr DirectusIndex kDirectusIndexes[] = {
      &DirectusIndexes::session_users},
 };
 
+// Builds an index on a Directus table in a savepoint, cancelled by PostgreSQL itself after two
+// thirds of the call's deadline. A table too big to index in time, held by another transaction,
+// or not the module's role's to index leaves the index to a later start of a worker (PostgreSQL
+// logs the statement) instead of failing the schema, and with it every request; and Directus'
+// own writes to that table wait behind the build no longer than that.
+void create_within_budget(PgConnection& connection, const char* create) {
+  const auto budget = connection.timeout() * 2 / 3;
+  connection.run_script("SAVEPOINT directus_index; SET LOCAL statement_timeout = " +
+                        std::to_string(budget.count()));
+  try {
+    connection.run_script(create);
+    connection.run_script("RELEASE SAVEPOINT directus_index");
+  } catch (const BackendError& error) {
+    if (error.timed_out()) throw;  // the connection is gone, and the transaction with it
+    connection.run_script("ROLLBACK TO SAVEPOINT directus_index");
+  }
+}
+
 std::atomic<bool> schema_ready{false};
 std::mutex schema_mutex;
 
@@ -225,7 +243,7 @@ void apply_migrations(PgConnection& connection, const DirectusIndexes& indexes) 
       if (indexes.*index.wanted &&
           connection.run("directus_index", "SELECT to_regclass($1) IS NULL", {index.name})
               .boolean(0, 0)) {
-        connection.run_script(index.create);
+        create_within_budget(connection, index.create);
       }
     }
     connection.run_script("COMMIT");
