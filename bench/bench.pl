@@ -55,7 +55,6 @@ open my $page, '>', server_root() . '/html/page.html' or die $!;
 print $page "a small page\n";
 close $page;
 
-# Runs wrk and returns [requests/s, p50 ms, p99 ms, non-2xx-or-3xx count].
 # Directus sessions nobody has refreshed yet, for Directus' own /auth/refresh.
 sub prepare_sessions {
     my ($count, $user) = @_;

@@ -47,22 +47,24 @@ subtest 'the schema is applied as numbered migrations, each recorded once' => su
     is $recorded->(), $versions, 'the same functions are not applied again';
 };
 
+# An index's definition, '' when there is none.
+sub index_definition {
+    sql('SELECT indexdef FROM pg_indexes WHERE indexname = ?', $_[0])->[0]{indexdef} // '';
+}
+
 subtest "the module's indexes on Directus' tables, unless the operator opts out" => sub {
-    my $index = sub {
-        sql('SELECT indexdef FROM pg_indexes WHERE indexname = ?', $_[0])->[0]{indexdef} // '';
-    };
     sql_do('DROP INDEX IF EXISTS extension_magic_link_users_email');
     sql_do('DROP INDEX IF EXISTS extension_magic_link_sessions_user');
     start_nginx(http => "magic_link_user_email_index off;\nmagic_link_session_user_index off;");
     is generate('nobody@example.com')->{status}, 200, 'requests with the indexes off';
-    is $index->('extension_magic_link_users_email'), '', 'no index of user addresses is made';
-    is $index->('extension_magic_link_sessions_user'), '', 'no index of sessions is made';
+    is index_definition('extension_magic_link_users_email'), '', 'no index of user addresses is made';
+    is index_definition('extension_magic_link_sessions_user'), '', 'no index of sessions is made';
     start_nginx();
     is generate('nobody@example.com')->{status}, 200, 'requests with them on (the default)';
-    like $index->('extension_magic_link_users_email'),
+    like index_definition('extension_magic_link_users_email'),
         qr/ON public\.directus_users USING btree \(lower\(\(email\)::text\)\)/,
         'the index on directus_users (lower(email))';
-    like $index->('extension_magic_link_sessions_user'),
+    like index_definition('extension_magic_link_sessions_user'),
         qr/ON public\.directus_sessions USING btree \("user", expires\)/,
         'the index on directus_sessions ("user", expires)';
     # Directus' clean-up of a user's expired sessions on each refresh, as Directus sends it
@@ -83,13 +85,12 @@ subtest "a Directus table that cannot be indexed in time leaves the index for a 
     start_nginx();
     my $response = generate('nobody@example.com');
     is $response->{status}, 200, 'requests are answered (the schema is applied without it)';
-    is sql(q{SELECT to_regclass('extension_magic_link_sessions_user') IS NULL AS missing})->[0]{missing},
-        1, 'the index is not there yet';
+    is index_definition('extension_magic_link_sessions_user'), '', 'the index is not there yet';
     $locker->rollback;
     start_nginx();  # new processes look again
     is generate('nobody@example.com')->{status}, 200, 'requests after a restart';
-    is sql(q{SELECT to_regclass('extension_magic_link_sessions_user') IS NULL AS missing})->[0]{missing},
-        0, 'the index is built then';
+    like index_definition('extension_magic_link_sessions_user'), qr/ON public\.directus_sessions/,
+        'the index is built then';
 };
 
 subtest 'an existing user gets one mail with a link of the right shape' => sub {

@@ -137,9 +137,8 @@ struct Pools {
         postgres(
             Backend::postgres,
             [&s] {
-              return std::make_unique<PgLinkStore>(
-                  s.postgres_conninfo, s.postgres_timeout,
-                  DirectusIndexes{s.user_email_index, s.session_user_index});
+              return std::make_unique<PgLinkStore>(s.postgres_conninfo, s.postgres_timeout,
+                                                   s.directus_indexes);
             },
             s.backend_connections, s.postgres_timeout),
         mail(

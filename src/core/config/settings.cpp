@@ -407,12 +407,14 @@ const std::vector<SettingSpec>& spec_table() {
        "on: the module creates the index extension_magic_link_users_email on directus_users "
        "(lower(email)) once, so finding a user costs the same with 100 or 1,000,000 users. off: "
        "it does not (create it yourself, e.g. CONCURRENTLY).",
-       Scope::Http, false, false, FIELD_READER(read_bool(a, s.user_email_index)), nullptr},
+       Scope::Http, false, false, FIELD_READER(read_bool(a, s.directus_indexes.user_emails)),
+       nullptr},
       {"magic_link_session_user_index", "", "on",
        "on: the module creates the index extension_magic_link_sessions_user on directus_sessions "
        "(\"user\", expires) once, so Directus' clean-up of a user's expired sessions on every "
        "refresh reads that user's expired sessions, not every session. off: it does not.",
-       Scope::Http, false, false, FIELD_READER(read_bool(a, s.session_user_index)), nullptr},
+       Scope::Http, false, false, FIELD_READER(read_bool(a, s.directus_indexes.session_users)),
+       nullptr},
       {"magic_link_postgres_timeout", "", "3s", "Connect and statement timeout for PostgreSQL.",
        Scope::Http, false, false, FIELD_READER(read_duration(a, kMaxTimeout, s.postgres_timeout)),
        nullptr},

@@ -68,6 +68,13 @@ enum class BrowserSession { cookie, session };
 // approve the asking browser (prompt); or only the approval (strict).
 enum class DeviceBinding { off, prompt, strict };
 
+// The indexes the module adds to Directus' tables when the database has none
+// (magic_link_user_email_index, magic_link_session_user_index).
+struct DirectusIndexes {
+  bool user_emails = true;    // directus_users (lower(email))
+  bool session_users = true;  // directus_sessions ("user", expires)
+};
+
 struct Settings {
   // Shared backends: set in http{} only, so every location talks to the same stores.
   std::string secret;                      // signs new links, mail, cookies and limit keys
@@ -87,10 +94,9 @@ struct Settings {
   int audit_retention_days = 0;
   int backend_connections = 0;  // per backend and worker process
   Milliseconds backend_idle_timeout{0};
-  std::string directus_secret;     // Directus' SECRET: signs and checks session cookies
-  Milliseconds session_cache{0};   // how long a checked session is trusted without a look
-  bool user_email_index = true;    // create an index on directus_users (lower(email))
-  bool session_user_index = true;  // create an index on directus_sessions ("user", expires)
+  std::string directus_secret;    // Directus' SECRET: signs and checks session cookies
+  Milliseconds session_cache{0};  // how long a checked session is trusted without a look
+  DirectusIndexes directus_indexes;
 
   // Per site: may differ per server or location.
   Url public_url;

@@ -190,11 +190,12 @@ constexpr DirectusIndex kDirectusIndexes[] = {
 // own writes to that table wait behind the build no longer than that.
 void create_within_budget(PgConnection& connection, const char* create) {
   const auto budget = connection.timeout() * 2 / 3;
-  connection.run_script("SAVEPOINT directus_index; SET LOCAL statement_timeout = " +
-                        std::to_string(budget.count()));
+  // One round trip: inside the open transaction the statements run in order, so a failed build
+  // leaves the savepoint in place to roll back to.
   try {
-    connection.run_script(create);
-    connection.run_script("RELEASE SAVEPOINT directus_index");
+    connection.run_script("SAVEPOINT directus_index; SET LOCAL statement_timeout = " +
+                          std::to_string(budget.count()) + "; " + create +
+                          "; RELEASE SAVEPOINT directus_index");
   } catch (const BackendError& error) {
     if (error.timed_out()) throw;  // the connection is gone, and the transaction with it
     connection.run_script("ROLLBACK TO SAVEPOINT directus_index");

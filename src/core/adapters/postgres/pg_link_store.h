@@ -7,13 +7,6 @@
 
 namespace magic_link {
 
-// The indexes the module adds to Directus' tables when the database has none
-// (magic_link_user_email_index, magic_link_session_user_index).
-struct DirectusIndexes {
-  bool user_emails = true;
-  bool session_users = true;
-};
-
 class PgLinkStore final : public LinkStore {
  public:
   PgLinkStore(std::string conninfo, Milliseconds timeout, DirectusIndexes indexes);
