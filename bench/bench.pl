@@ -4,11 +4,13 @@
 # users, nginx with 2 workers, error_log warn and the default thread pool. Then the same rows with
 # 100 and with 100,000 users and 1,000,000 rows of link history, redeeming once more beside
 # 100,000 sessions of other users, and the generate rows once more with fsync off (labelled).
+# Under the table: the machine's CPU time per request of generate and of the redemption rows.
 # Run by bench/run.sh.
 use strict;
 use warnings;
 use File::Path qw(make_path);
 use File::Temp qw(tempfile);
+use POSIX ();
 use Time::HiRes qw(time);
 use MagicLink::Harness;
 use lib 'bench/lib';
@@ -83,6 +85,23 @@ sub mean_of {
 my @rows;
 sub row { my ($name, $result, $reference) = @_; push @rows, [$name, @$result, $reference // ''] }
 
+# The machine's busy CPU time (every process, from /proc/stat) per request of a wrk run, in ms:
+# what a row costs the shared cores, beside what it achieves.
+my $clock_ticks = POSIX::sysconf(POSIX::_SC_CLK_TCK());
+sub busy_ticks {
+    open my $stat, '<', '/proc/stat' or die "/proc/stat: $!";
+    my (undef, $user, $nice, $system, undef, undef, $irq, $softirq) = split ' ', scalar <$stat>;
+    return $user + $nice + $system + $irq + $softirq;
+}
+sub cpu_ms_per_request {
+    my ($run) = @_;
+    my $before = busy_ticks();
+    my $result = $run->();
+    return ((busy_ticks() - $before) * 1000 / $clock_ticks / ($result->[0] * $seconds), $result);
+}
+sub mean { my $sum = 0; $sum += $_ for @_; return $sum / @_ }
+my @cpu_lines;  # printed under the table
+
 # Directus users and link history made straight in the database (Directus' tables as it keeps
 # them; users without a role take no seat).
 sub users_up_to {
@@ -150,9 +169,11 @@ users_up_to(10_000);
 row('nginx `return 200` (reference)', wrk("$nginx/ok", $seconds));
 row('Directus `GET /server/ping` (reference)', wrk("$directus/server/ping", $seconds));
 row('nginx -> Directus `/server/ping` (proxy_pass)', wrk("$nginx/server/ping", $seconds));
-row('generate, unknown email (limits raised)',
+my ($generate_cpu, $generated) = cpu_ms_per_request(sub {
     wrk("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
-        env => { BODY => '{"email":"nobody@example.com"}' }));
+        env => { BODY => '{"email":"nobody@example.com"}' }) });
+row('generate, unknown email (limits raised)', $generated);
+push @cpu_lines, sprintf 'machine CPU per request: generate %.2f ms', $generate_cpu;
 wait_for_requests(600);
 row('generate refused by the per-client limit (429)',
     wrk("$nginx/limited/generate", $seconds, script => 'post.lua',
@@ -179,18 +200,26 @@ my $links_needed = 1000 * $seconds;  # well above Directus' rate
 my $user = create_user(email => 'bench@example.com', role => create_role('Bench role'));
 sub redemption_rows {
     my ($label, $rounds) = @_;
-    my (@verify, @refresh);
+    my (@verify, @refresh, @verify_cpu, @refresh_cpu);
     for (1 .. $rounds) {
         my $links = unused_links(email => 'bench@example.com', user => $user,
                                  count => $links_needed, seconds => 3600);
-        push @verify, wrk("$nginx/magic-link-api/verify", $seconds, script => 'tokens.lua',
-                          env => { TOKENS_FILE => $links, REQUEST_KIND => 'verify' });
+        my ($cpu, $result) = cpu_ms_per_request(sub {
+            wrk("$nginx/magic-link-api/verify", $seconds, script => 'tokens.lua',
+                env => { TOKENS_FILE => $links, REQUEST_KIND => 'verify' }) });
+        push @verify, $result;
+        push @verify_cpu, $cpu;
         my $sessions = prepare_sessions($links_needed, $user);
-        push @refresh, wrk("$directus/auth/refresh", $seconds, script => 'tokens.lua',
-                           env => { TOKENS_FILE => $sessions, REQUEST_KIND => 'refresh' });
+        ($cpu, $result) = cpu_ms_per_request(sub {
+            wrk("$directus/auth/refresh", $seconds, script => 'tokens.lua',
+                env => { TOKENS_FILE => $sessions, REQUEST_KIND => 'refresh' }) });
+        push @refresh, $result;
+        push @refresh_cpu, $cpu;
     }
     row("verify, valid links (session created)$label, mean of $rounds runs", mean_of(@verify));
     row("Directus `POST /auth/refresh` (reference)$label, mean of $rounds runs", mean_of(@refresh));
+    push @cpu_lines, sprintf "machine CPU per request%s: verify %.2f ms, Directus `/auth/refresh` %.2f ms",
+        $label, mean(@verify_cpu), mean(@refresh_cpu);
 }
 redemption_rows('', 3);
 
@@ -222,3 +251,4 @@ printf "\nwrk, %d connections, %d threads, %ds per row; %s cores (%s), all on 12
     $ENV{BENCH_MAIN} ? ", $ENV{BENCH_MAIN}" : '', $fsync;
 print "| What | Requests/s | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|\n";
 printf "| %s | %.0f | %.2f | %.2f | %d |\n", @$_[0 .. 4] for @rows;
+print "\n", map { "$_\n" } @cpu_lines;
