@@ -73,33 +73,33 @@ sub prepare_sessions {
     return $file;
 }
 
-# The mean of wrk results: rates and latencies averaged, failures added up.
+# The mean of wrk results: rates, latencies and (when measured) CPU per request averaged,
+# failures added up.
 sub mean_of {
     my @results = @_;
-    my @mean = map { my $i = $_; my $sum = 0; $sum += $_->[$i] for @results; $sum / @results } 0 .. 2;
+    my $mean = sub { my ($i) = @_; my $sum = 0; $sum += $_->[$i] for @results; $sum / @results };
     my $errors = 0;
     $errors += $_->[3] for @results;
-    return [@mean, $errors];
+    return [(map { $mean->($_) } 0 .. 2), $errors, defined $results[0][4] ? $mean->(4) : ()];
 }
 
 my @rows;
-sub row { my ($name, $result, $reference) = @_; push @rows, [$name, @$result, $reference // ''] }
+sub row { my ($name, $result) = @_; push @rows, [$name, @$result] }
 
-# The machine's busy CPU time (every process, from /proc/stat) per request of a wrk run, in ms:
-# what a row costs the shared cores, beside what it achieves.
+# A wrk run (wrk's arguments) with the machine's busy CPU time per request appended, in ms
+# (every process, from /proc/stat): what a row costs the shared cores, beside what it achieves.
 my $clock_ticks = POSIX::sysconf(POSIX::_SC_CLK_TCK());
 sub busy_ticks {
     open my $stat, '<', '/proc/stat' or die "/proc/stat: $!";
     my (undef, $user, $nice, $system, undef, undef, $irq, $softirq) = split ' ', scalar <$stat>;
     return $user + $nice + $system + $irq + $softirq;
 }
-sub cpu_ms_per_request {
-    my ($run) = @_;
+sub wrk_with_cpu {
+    my (undef, $run_seconds) = @_;
     my $before = busy_ticks();
-    my $result = $run->();
-    return ((busy_ticks() - $before) * 1000 / $clock_ticks / ($result->[0] * $seconds), $result);
+    my $result = wrk(@_);
+    return [@$result, (busy_ticks() - $before) * 1000 / $clock_ticks / ($result->[0] * $run_seconds)];
 }
-sub mean { my $sum = 0; $sum += $_ for @_; return $sum / @_ }
 my @cpu_lines;  # printed under the table
 
 # Directus users and link history made straight in the database (Directus' tables as it keeps
@@ -169,11 +169,10 @@ users_up_to(10_000);
 row('nginx `return 200` (reference)', wrk("$nginx/ok", $seconds));
 row('Directus `GET /server/ping` (reference)', wrk("$directus/server/ping", $seconds));
 row('nginx -> Directus `/server/ping` (proxy_pass)', wrk("$nginx/server/ping", $seconds));
-my ($generate_cpu, $generated) = cpu_ms_per_request(sub {
-    wrk("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
-        env => { BODY => '{"email":"nobody@example.com"}' }) });
+my $generated = wrk_with_cpu("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
+                             env => { BODY => '{"email":"nobody@example.com"}' });
 row('generate, unknown email (limits raised)', $generated);
-push @cpu_lines, sprintf 'machine CPU per request: generate %.2f ms', $generate_cpu;
+push @cpu_lines, sprintf 'machine CPU per request: generate %.2f ms', $generated->[4];
 wait_for_requests(600);
 row('generate refused by the per-client limit (429)',
     wrk("$nginx/limited/generate", $seconds, script => 'post.lua',
@@ -200,26 +199,21 @@ my $links_needed = 1000 * $seconds;  # well above Directus' rate
 my $user = create_user(email => 'bench@example.com', role => create_role('Bench role'));
 sub redemption_rows {
     my ($label, $rounds) = @_;
-    my (@verify, @refresh, @verify_cpu, @refresh_cpu);
+    my (@verify, @refresh);
     for (1 .. $rounds) {
         my $links = unused_links(email => 'bench@example.com', user => $user,
                                  count => $links_needed, seconds => 3600);
-        my ($cpu, $result) = cpu_ms_per_request(sub {
-            wrk("$nginx/magic-link-api/verify", $seconds, script => 'tokens.lua',
-                env => { TOKENS_FILE => $links, REQUEST_KIND => 'verify' }) });
-        push @verify, $result;
-        push @verify_cpu, $cpu;
+        push @verify, wrk_with_cpu("$nginx/magic-link-api/verify", $seconds, script => 'tokens.lua',
+                                   env => { TOKENS_FILE => $links, REQUEST_KIND => 'verify' });
         my $sessions = prepare_sessions($links_needed, $user);
-        ($cpu, $result) = cpu_ms_per_request(sub {
-            wrk("$directus/auth/refresh", $seconds, script => 'tokens.lua',
-                env => { TOKENS_FILE => $sessions, REQUEST_KIND => 'refresh' }) });
-        push @refresh, $result;
-        push @refresh_cpu, $cpu;
+        push @refresh, wrk_with_cpu("$directus/auth/refresh", $seconds, script => 'tokens.lua',
+                                    env => { TOKENS_FILE => $sessions, REQUEST_KIND => 'refresh' });
     }
-    row("verify, valid links (session created)$label, mean of $rounds runs", mean_of(@verify));
-    row("Directus `POST /auth/refresh` (reference)$label, mean of $rounds runs", mean_of(@refresh));
+    my ($verify, $refresh) = (mean_of(@verify), mean_of(@refresh));
+    row("verify, valid links (session created)$label, mean of $rounds runs", $verify);
+    row("Directus `POST /auth/refresh` (reference)$label, mean of $rounds runs", $refresh);
     push @cpu_lines, sprintf "machine CPU per request%s: verify %.2f ms, Directus `/auth/refresh` %.2f ms",
-        $label, mean(@verify_cpu), mean(@refresh_cpu);
+        $label, $verify->[4], $refresh->[4];
 }
 redemption_rows('', 3);
 
