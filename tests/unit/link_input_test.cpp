@@ -209,9 +209,18 @@ void tokens_are_random_and_well_formed(void**) {
 }
 
 void keyed_hash_matches_rfc4231(void**) {
-  // RFC 4231 test case 2.
-  assert_string_equal(keyed_hash("Jefe", "what do ya want for nothing?").c_str(),
-                      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // RFC 4231 test case 2, again after another key and another text: the keyed state a thread
+  // keeps per secret starts every hash afresh.
+  constexpr const char* kCase2 = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+  assert_string_equal(keyed_hash("Jefe", "what do ya want for nothing?").c_str(), kCase2);
+  assert_string_not_equal(keyed_hash("Jeff", "what do ya want for nothing?").c_str(), kCase2);
+  assert_string_not_equal(keyed_hash("Jefe", "what do ya want").c_str(), kCase2);
+  assert_string_equal(keyed_hash("Jefe", "what do ya want for nothing?").c_str(), kCase2);
+  // RFC 4231 test case 6: a key longer than the block.
+  assert_string_equal(
+      keyed_hash(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")
+          .c_str(),
+      "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
   assert_true(same_secret("abc", "abc"));
   assert_false(same_secret("abc", "abd"));
   assert_false(same_secret("abc", "abcd"));

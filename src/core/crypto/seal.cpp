@@ -18,6 +18,13 @@ constexpr int kTagBytes = 16;
 
 using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
+// Fetched once: EVP_aes_256_gcm() in an init looks the cipher up by name each time (OpenSSL 3).
+const EVP_CIPHER* aes_256_gcm() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  if (cipher == nullptr) throw std::runtime_error("AES-256-GCM unavailable");
+  return cipher;
+}
+
 const unsigned char* bytes(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
 }
@@ -53,7 +60,7 @@ std::optional<std::string> open_with(const std::string& key, const std::string& 
   CipherContext ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
   int length = 0;
   std::string tag = raw.substr(kNonceBytes + body);
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(key), nonce) != 1 ||
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, bytes(key), nonce) != 1 ||
       EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plaintext.data()), &length,
                         nonce + kNonceBytes, static_cast<int>(body)) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) != 1 ||
@@ -80,7 +87,7 @@ std::string Sealer::seal(std::string_view plaintext) const {
   CipherContext ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
   int length = 0;
   if (!ctx ||
-      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, bytes(keys_.front()), nonce) != 1 ||
+      EVP_EncryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, bytes(keys_.front()), nonce) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nonce + kNonceBytes, &length, bytes(plaintext),
                         static_cast<int>(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), nonce + kNonceBytes + length, &length) != 1 ||
