@@ -73,14 +73,16 @@ sub prepare_sessions {
     return $file;
 }
 
-# The mean of wrk results: rates, latencies and (when measured) CPU per request averaged,
-# failures added up.
+# The mean of wrk results: every field averaged (rates, latencies, CPU per request when
+# measured) but the failures (index 3), added up.
 sub mean_of {
     my @results = @_;
-    my $mean = sub { my ($i) = @_; my $sum = 0; $sum += $_->[$i] for @results; $sum / @results };
-    my $errors = 0;
-    $errors += $_->[3] for @results;
-    return [(map { $mean->($_) } 0 .. 2), $errors, defined $results[0][4] ? $mean->(4) : ()];
+    return [map {
+        my $i = $_;
+        my $sum = 0;
+        $sum += $_->[$i] for @results;
+        $i == 3 ? $sum : $sum / @results
+    } 0 .. $#{ $results[0] }];
 }
 
 my @rows;
@@ -101,6 +103,9 @@ sub wrk_with_cpu {
     return [@$result, (busy_ticks() - $before) * 1000 / $clock_ticks / ($result->[0] * $run_seconds)];
 }
 my @cpu_lines;  # printed under the table
+
+# wrk's options for a generate request for an address no user has.
+my @unknown_email = (script => 'post.lua', env => { BODY => '{"email":"nobody@example.com"}' });
 
 # Directus users and link history made straight in the database (Directus' tables as it keeps
 # them; users without a role take no seat).
@@ -143,8 +148,7 @@ sub sessions_of_others {
 sub size_rows {
     my ($label) = @_;
     row("generate, unknown email, $label",
-        wrk("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
-            env => { BODY => '{"email":"nobody@example.com"}' }));
+        wrk("$nginx/magic-link-api/generate", $seconds, @unknown_email));
     wait_for_requests(600);  # each row measured alone, not beside the last one's background work
     row("verify, invalid token (401), $label",
         wrk("$nginx/magic-link-api/verify?token=" . random_token(), $seconds));
@@ -168,8 +172,7 @@ users_up_to(100);
 # zero-fills each 16 MB segment inside whichever commit first needs it (p99 of generate went
 # from 7 to 34 ms in runs that did); a server that has run a while recycles its segments at each
 # checkpoint instead, as settle() lets this one do from here on.
-wrk("$nginx/magic-link-api/generate", 3 * $seconds, script => 'post.lua',
-    env => { BODY => '{"email":"nobody@example.com"}' });
+wrk("$nginx/magic-link-api/generate", 3 * $seconds, @unknown_email);
 wait_for_requests(600);
 settle();
 size_rows('100 users, no history');
@@ -177,14 +180,12 @@ users_up_to(10_000);
 row('nginx `return 200` (reference)', wrk("$nginx/ok", $seconds));
 row('Directus `GET /server/ping` (reference)', wrk("$directus/server/ping", $seconds));
 row('nginx -> Directus `/server/ping` (proxy_pass)', wrk("$nginx/server/ping", $seconds));
-my $generated = wrk_with_cpu("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
-                             env => { BODY => '{"email":"nobody@example.com"}' });
+my $generated = wrk_with_cpu("$nginx/magic-link-api/generate", $seconds, @unknown_email);
 row('generate, unknown email (limits raised)', $generated);
 push @cpu_lines, sprintf 'machine CPU per request: generate %.2f ms', $generated->[4];
 wait_for_requests(600);
 row('generate refused by the per-client limit (429)',
-    wrk("$nginx/limited/generate", $seconds, script => 'post.lua',
-        env => { BODY => '{"email":"nobody@example.com"}' }));
+    wrk("$nginx/limited/generate", $seconds, @unknown_email));
 row('verify, invalid token (401)',
     wrk("$nginx/magic-link-api/verify?token=" . random_token(), $seconds));
 
@@ -237,8 +238,7 @@ sql_do('ALTER SYSTEM SET fsync = off');
 sql_do('ALTER SYSTEM SET synchronous_commit = off');
 sql_do('SELECT pg_reload_conf()');
 row('generate, unknown email (fsync and synchronous_commit off)',
-    wrk("$nginx/magic-link-api/generate", $seconds, script => 'post.lua',
-        env => { BODY => '{"email":"nobody@example.com"}' }));
+    wrk("$nginx/magic-link-api/generate", $seconds, @unknown_email));
 sql_do('ALTER SYSTEM RESET fsync');
 sql_do('ALTER SYSTEM RESET synchronous_commit');
 sql_do('SELECT pg_reload_conf()');

@@ -45,15 +45,20 @@ struct MacContextFree {
 };
 using MacContext = std::unique_ptr<EVP_MAC_CTX, MacContextFree>;
 
-EVP_MAC_CTX* hmac_sha256_keyed_by(std::string_view secret) {
+EVP_MAC* hmac_algorithm() {
   static EVP_MAC* const algorithm = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (algorithm == nullptr) throw std::runtime_error("HMAC unavailable");
+  return algorithm;
+}
+
+EVP_MAC_CTX* hmac_sha256_keyed_by(std::string_view secret) {
   // A few secrets per process (the current and older link secrets, a webhook key); the bound
   // only keeps a mistake from growing the map.
   thread_local std::map<std::string, MacContext, std::less<>> keyed;
   const auto found = keyed.find(secret);
   if (found != keyed.end()) return found->second.get();
   if (keyed.size() >= 16) keyed.clear();
-  MacContext context(algorithm == nullptr ? nullptr : EVP_MAC_CTX_new(algorithm));
+  MacContext context(EVP_MAC_CTX_new(hmac_algorithm()));
   char digest[] = "SHA256";
   const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                                OSSL_PARAM_construct_end()};
