@@ -240,7 +240,7 @@ sub pin {
 my $last_cpu = $cores - 1;
 if ($last_cpu > 0) {
     chomp(my $directus_pid = `head -1 $ENV{ML_RUN_DIR}/directus.pid`);
-    my @workers = split ' ', `pgrep -P @{[ nginx_pid() ]}`;
+    my @workers = nginx_workers();
     pin($last_cpu, $directus_pid);
     pin("0-" . ($last_cpu - 1), @workers);
     redemption_rows(', Directus on a core of its own (labelled)', 2);

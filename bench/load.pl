@@ -73,26 +73,6 @@ my $links = unused_links(email => 'load-links@example.com', count => 400 * $seco
                          seconds => $seconds + 3600,
                          user => create_user(email => 'load-links@example.com', role => $role));
 
-sub master_pid {
-    open my $fh, '<', "$root/logs/nginx.pid" or die "no nginx.pid: $!";
-    chomp(my $pid = <$fh>);
-    return $pid;
-}
-
-# The master's children (1 worker; no cache processes in this configuration).
-sub worker_pids {
-    my ($master) = @_;
-    my @pids;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;  # gone meanwhile
-        my $line = <$fh> // next;
-        # Fields after the command, which is in parentheses and may hold spaces.
-        my (undef, $ppid) = split ' ', substr($line, rindex($line, ')') + 2);
-        push @pids, $stat =~ m{/proc/(\d+)/} if $ppid == $master;
-    }
-    return sort { $a <=> $b } @pids;
-}
-
 sub rss_kib {
     my ($pid) = @_;
     open my $fh, '<', "/proc/$pid/status" or return;
@@ -106,15 +86,14 @@ sub fd_count {
     return scalar grep { !/^\./ } readdir $dir;
 }
 
-my $master = master_pid();
-my @workers = worker_pids($master);
+my @workers = nginx_workers();
 die "expected 1 worker, found: @workers\n" unless @workers == 1;
 my $worker = $workers[0];
 
 my @samples;
 sub sample {
     my ($label, $offset) = @_;
-    my @now = worker_pids($master);
+    my @now = nginx_workers();
     # scalar: a gone worker gives undef, not an empty list that would shift the pairs.
     push @samples, { label => $label, t => $offset, rss => scalar rss_kib($worker),
                      fds => scalar fd_count($worker), workers => "@now" };

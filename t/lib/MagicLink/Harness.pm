@@ -28,7 +28,7 @@ our @EXPORT = qw(start_nginx stop_nginx nginx_port request issue_link directus l
                  in_background passed recovers_ok random_token unused_links wait_for_requests
                  create_policy attach_policy directus_admin_token set_password enable_tfa totp
                  fresh_totp directus_api tfa_user server_root page_ok json_ok browser_requests
-                 sign_in host_port nginx_pid reload_nginx has_policies has_nested_roles
+                 sign_in host_port nginx_pid nginx_workers reload_nginx has_policies has_nested_roles
                  no_worker_crashed);
 
 our $SECRET = '0123456789abcdef0123456789abcdef';
@@ -125,6 +125,12 @@ sub nginx_pid {
     return $pid && kill(0, $pid) ? $pid : undef;
 }
 
+# The worker processes of a running host (its master's children), or none.
+sub nginx_workers {
+    my $pid = nginx_pid(@_) or return;
+    return split ' ', `pgrep -P $pid`;
+}
+
 sub stop_nginx {
     my (%opts) = @_;
     my $root = host_root($opts{host});
@@ -170,7 +176,7 @@ sub start_nginx {
 sub reload_nginx {
     my (%opts) = @_;
     my $pid = nginx_pid($opts{host}) or die "nginx is not running";
-    my @old = split ' ', `pgrep -P $pid`;
+    my @old = nginx_workers($opts{host});
     write_config(%opts);
     kill 'HUP', $pid;
     wait_until(sub { !grep { kill 0, $_ } @old }, $start_timeout) or die "the old workers stay";
